@@ -1,0 +1,3 @@
+"""Attest: supplier security assurance for UK government contracts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""JSON API under /api, over the same services as the browser routes."""

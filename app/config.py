@@ -1,0 +1,110 @@
+"""Settings from ATTEST_* environment variables (and an optional .env file)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_BASE_URL = "http://127.0.0.1:8000"
+SECRET_FILE_NAME = "secret_key"
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or unusable; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ATTEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    evidence_dir: Path = Path("evidence")
+    controls_dir: Path = Path("controls")
+    secret_key: str = ""
+    base_url: str = DEV_BASE_URL
+    mail_backend: Literal["console", "smtp"] = "console"
+    max_upload_mb: int = Field(default=200, ge=1, le=10_240)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if not self.database_url:
+            return f"sqlite:///{(self.data_dir / 'attest.db').as_posix()}"
+        url = self.database_url
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def production_problems(self) -> list[str]:
+        """Development defaults that production mode refuses, one line each."""
+        problems: list[str] = []
+        if self.env != "production":
+            return problems
+        if len(self.secret_key) < 32:
+            problems.append("ATTEST_SECRET_KEY: set a random key of at least 32 characters")
+        if not self.https:
+            problems.append("ATTEST_BASE_URL: production must be served over https://")
+        if self.mail_backend == "console":
+            problems.append("ATTEST_MAIL_BACKEND: production needs 'smtp', not 'console'")
+        return problems
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; in development one is generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_FILE_NAME
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key, encoding="utf-8")
+        return key
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the first bad setting, e.g. 'ATTEST_MAX_UPLOAD_MB: ...'."""
+    first = error.errors()[0]
+    name = "ATTEST_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+    return f"{name}: {first['msg']} (got {first.get('input')!r})"
+
+
+def load_settings() -> Settings:
+    """Read the settings, raising ConfigError with one clear line when they are wrong."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+    problems = settings.production_problems()
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

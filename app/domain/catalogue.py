@@ -1,0 +1,238 @@
+"""Control catalogues: the types every answer, score and deadline hangs off.
+
+A catalogue is a versioned set of controls from one source (a contract document
+or a public framework). Each control cites the exact clause it comes from and
+says what evidence an advisor expects. Controls map to controls of other
+catalogues; a mapping is declared once and read in both directions.
+
+Rules checked by `validate` (and so at start-up and in the tests):
+- control ids are unique across all catalogues and start with the catalogue's prefix;
+- every control names an existing section, at least one source clause, a source
+  reference and an evidence expectation;
+- every clause in a catalogue's source index is covered by at least one control;
+- every mapping target exists, in another catalogue;
+- every scoping condition names a known scoping question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping as MappingABC
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Criticality(StrEnum):
+    GATE = "gate"
+    HIGH = "high"
+    NORMAL = "normal"
+
+
+class Relation(StrEnum):
+    EQUIVALENT = "equivalent"
+    COVERS = "covers"
+    RELATED = "related"
+
+
+class Recurrence(StrEnum):
+    ANNUAL = "annual"
+    QUARTERLY = "quarterly"
+    MONTHLY = "monthly"
+    ON_EVENT = "on-event"
+
+
+INVERSE_LABEL = {
+    Relation.EQUIVALENT: "equivalent to",
+    Relation.COVERS: "covered by",
+    Relation.RELATED: "related to",
+}
+FORWARD_LABEL = {
+    Relation.EQUIVALENT: "equivalent to",
+    Relation.COVERS: "rests on",
+    Relation.RELATED: "related to",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    target: str
+    relation: Relation
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    id: str
+    catalogue_id: str
+    section_id: str
+    title: str
+    requirement: str
+    guidance: str
+    source: str
+    clauses: tuple[str, ...]
+    evidence: str
+    evidence_required: bool = True
+    criticality: Criticality = Criticality.NORMAL
+    applies_if: str | None = None
+    recurrence: Recurrence | None = None
+    aliases: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    mappings: tuple[Mapping, ...] = ()
+
+    @property
+    def is_gate(self) -> bool:
+        return self.criticality is Criticality.GATE
+
+    @property
+    def weight(self) -> int:
+        return 2 if self.criticality is Criticality.HIGH else 1
+
+    @property
+    def search_text(self) -> str:
+        parts = (self.id, self.title, self.requirement, self.guidance, self.evidence, self.source)
+        return " ".join((*parts, *self.aliases, *self.keywords)).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    id: str
+    title: str
+    controls: tuple[Control, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    id: str
+    title: str
+    version: str
+    source: str
+    kind: str
+    description: str
+    id_prefix: str
+    source_clauses: tuple[str, ...]
+    sections: tuple[Section, ...]
+
+    @property
+    def controls(self) -> tuple[Control, ...]:
+        return tuple(c for s in self.sections for c in s.controls)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopingQuestion:
+    id: str
+    text: str
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A mapping seen from one control: the other control and how they relate."""
+
+    control_id: str
+    catalogue_id: str
+    relation: Relation
+    label: str
+    declared_here: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """All catalogues and scoping questions, with mappings indexed both ways."""
+
+    catalogues: tuple[Catalogue, ...]
+    questions: tuple[ScopingQuestion, ...]
+    controls: MappingABC[str, Control] = field(default_factory=dict)
+    links: MappingABC[str, tuple[Link, ...]] = field(default_factory=dict)
+
+    def catalogue(self, catalogue_id: str) -> Catalogue | None:
+        return next((c for c in self.catalogues if c.id == catalogue_id), None)
+
+    def search(self, query: str, catalogue_id: str | None = None) -> list[Control]:
+        """Controls whose text holds every word of `query` (case-insensitive)."""
+        words = query.casefold().split()
+        pool: Iterable[Control] = self.controls.values()
+        if catalogue_id is not None:
+            pool = (c for c in pool if c.catalogue_id == catalogue_id)
+        return [c for c in pool if all(w in c.search_text for w in words)]
+
+
+def build_library(
+    catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestion]
+) -> Library:
+    """Index controls by id and mappings in both directions (assumes `validate` passed)."""
+    cats = tuple(catalogues)
+    controls = {c.id: c for cat in cats for c in cat.controls}
+    links: dict[str, list[Link]] = {cid: [] for cid in controls}
+    for control in controls.values():
+        for m in control.mappings:
+            target = controls.get(m.target)
+            if target is None:
+                continue
+            links[control.id].append(
+                Link(target.id, target.catalogue_id, m.relation, FORWARD_LABEL[m.relation], True)
+            )
+            links[target.id].append(
+                Link(control.id, control.catalogue_id, m.relation, INVERSE_LABEL[m.relation], False)
+            )
+    frozen = {cid: _dedupe(ls) for cid, ls in links.items()}
+    return Library(cats, tuple(questions), controls, frozen)
+
+
+def _dedupe(links: list[Link]) -> tuple[Link, ...]:
+    seen: dict[str, Link] = {}
+    for link in links:
+        seen.setdefault(link.control_id, link)
+    return tuple(seen.values())
+
+
+def validate(
+    catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestion]
+) -> list[str]:
+    """Every broken rule, one message each naming the catalogue, control and field."""
+    cats = list(catalogues)
+    question_ids = {q.id for q in questions}
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    for cat in cats:
+        for control in cat.controls:
+            where = f"{cat.id}: control {control.id}"
+            if control.id in owner:
+                problems.append(f"{where}: id: also used in {owner[control.id]}")
+            owner[control.id] = cat.id
+            if not control.id.startswith(cat.id_prefix):
+                problems.append(f"{where}: id: must start with {cat.id_prefix!r}")
+            problems.extend(_control_problems(where, control, set(cat.source_clauses)))
+            if control.applies_if and control.applies_if not in question_ids:
+                problems.append(f"{where}: applies_if: unknown question {control.applies_if!r}")
+        covered = {clause for c in cat.controls for clause in c.clauses}
+        for clause in cat.source_clauses:
+            if clause not in covered:
+                problems.append(f"{cat.id}: source_clauses: clause {clause!r} has no control")
+    for cat in cats:
+        for control in cat.controls:
+            for m in control.mappings:
+                target_cat = owner.get(m.target)
+                if target_cat is None:
+                    problems.append(
+                        f"{cat.id}: control {control.id}: mappings: unknown target {m.target!r}"
+                    )
+                elif target_cat == cat.id:
+                    problems.append(
+                        f"{cat.id}: control {control.id}: mappings: {m.target!r} is in the "
+                        "same catalogue"
+                    )
+    return problems
+
+
+def _control_problems(where: str, control: Control, clauses: set[str]) -> list[str]:
+    problems = [
+        f"{where}: {name}: must not be empty"
+        for name in ("title", "requirement", "source", "evidence")
+        if not getattr(control, name).strip()
+    ]
+    if not control.clauses:
+        problems.append(f"{where}: clauses: at least one source clause is needed")
+    problems.extend(
+        f"{where}: clauses: {clause!r} is not in the catalogue's source_clauses"
+        for clause in control.clauses
+        if clause not in clauses
+    )
+    return problems

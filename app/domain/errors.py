@@ -1,0 +1,49 @@
+"""Expected outcomes that are not successes. They know nothing of HTTP.
+
+`app.web.errors` maps each class to a status code in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AttestError(Exception):
+    """Base of every expected failure: a machine code, a message for people, details."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(AttestError):
+    """The object does not exist, or the caller may not know that it does."""
+
+    code = "not_found"
+
+
+class InvalidInput(AttestError):
+    """The request is well-formed but its content breaks a rule."""
+
+    code = "invalid"
+
+
+class Conflict(AttestError):
+    """The request clashes with the current state (duplicate, stale version, wrong state)."""
+
+    code = "conflict"
+
+
+class Forbidden(AttestError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+
+
+class Unauthenticated(AttestError):
+    """The caller has not signed in (or the token is not valid)."""
+
+    code = "unauthenticated"

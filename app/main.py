@@ -1,0 +1,45 @@
+"""create_app(): routers, error handlers, middleware and static files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__
+from app.catalogue import cached_library
+from app.config import Settings, get_settings
+from app.db import make_engine
+from app.web.errors import install_error_handlers
+from app.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.web.routes import health, home
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    app = FastAPI(
+        title="Attest",
+        version=__version__,
+        description="Supplier security assurance for UK government contracts.",
+        docs_url=None,  # Swagger UI would load from a CDN; the schema is at /api/openapi.json
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.effective_database_url)
+    app.state.library = cached_library(str(Path(settings.controls_dir).resolve()))
+    app.state.secret_key = settings.resolved_secret_key()
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(home.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.https)
+    app.add_middleware(RequestIdMiddleware)
+    return app

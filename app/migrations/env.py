@@ -1,0 +1,26 @@
+"""Alembic environment: the engine comes from app.migrate (or ATTEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Engine
+
+from app import models
+from app.config import get_settings
+from app.db import make_engine
+
+config = context.config
+engine: Engine | None = config.attributes.get("engine")
+if engine is None:
+    engine = make_engine(get_settings().effective_database_url)
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=models.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

@@ -1,0 +1,1 @@
+"""Use cases: a session plus keyword arguments; they flush, never commit, never import fastapi."""

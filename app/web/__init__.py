@@ -1,0 +1,1 @@
+"""Browser-facing layer: routes render templates, thin over app.services."""

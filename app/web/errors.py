@@ -1,0 +1,130 @@
+"""One place that turns exceptions into responses.
+
+/api gets `{"error": {"code", "message", "details"}}`; htmx requests get a toast
+fragment; pages get the error page. No stack trace ever reaches a user.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.domain.errors import (
+    AttestError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
+from app.web.htmx import is_htmx
+from app.web.templating import render
+
+log = logging.getLogger("attest.errors")
+
+STATUS_BY_ERROR: dict[type[AttestError], int] = {
+    NotFound: 404,
+    InvalidInput: 422,
+    Conflict: 409,
+    Forbidden: 403,
+    Unauthenticated: 401,
+}
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path == "/api" or request.url.path.startswith("/api/")
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    code = code or CODE_BY_STATUS.get(status, "error")
+    if wants_json(request):
+        body = {"error": {"code": code, "message": message, "details": details}}
+        return JSONResponse(body, status_code=status, headers=headers)
+    context = {
+        "status": status,
+        "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error",
+        "message": message,
+        "request_id": getattr(request.state, "request_id", ""),
+    }
+    block = "toast" if is_htmx(request) else None
+    response = render(request, "errors/error.html", context, status_code=status, block_name=block)
+    if headers:
+        response.headers.update(headers)
+    if block:
+        # htmx does not swap error responses by default: point this one at the toast region.
+        response.headers["HX-Retarget"] = "#toasts"
+        response.headers["HX-Reswap"] = "beforeend"
+    return response
+
+
+async def _attest_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AttestError)
+    status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+    return error_response(request, status, exc.message, code=exc.code, details=exc.details)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    default = HTTPStatus(exc.status_code).phrase
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail != default else None
+    messages = {
+        404: "There is nothing at this address.",
+        405: f"{request.method} is not allowed here.",
+    }
+    text = message or messages.get(exc.status_code, default)
+    return error_response(request, exc.status_code, text, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details[:5])
+    return error_response(request, 422, f"The request is not valid: {summary}", details=details)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", "")
+    log.exception("unhandled error (request %s)", request_id, exc_info=exc)
+    return error_response(
+        request,
+        500,
+        f"Something went wrong on our side. Quote request id {request_id} if you report it.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AttestError, _attest_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,35 @@
+"""The Jinja2 environment: autoescaped templates that can render a page or one named block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2_fragments.fastapi import Jinja2Blocks
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import __version__
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+GOVUK_FRONTEND = "govuk-frontend-5.14.0"
+HTMX = "htmx-2.0.11"
+
+templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
+templates.env.globals.update(
+    attest_version=__version__, govuk_frontend=GOVUK_FRONTEND, htmx=HTMX
+)
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    block_name: str | None = None,
+) -> Response:
+    """Render `name` (or one block of it) with the request in the context."""
+    return templates.TemplateResponse(
+        request, name, context or {}, status_code=status_code, block_name=block_name
+    )
