@@ -6,7 +6,9 @@ and the field, so that start-up can stop with one clear line.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,10 @@ def load_library(directory: Path) -> Library:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CatalogueError(problems[0] + more)
-    return build_library(catalogues, questions)
+    digest = hashlib.sha256()
+    for path in [directory / SCOPING_FILE, *files]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return build_library(catalogues, questions, digest.hexdigest()[:32])
 
 
 @lru_cache(maxsize=4)
@@ -115,6 +120,7 @@ def load_catalogue(path: Path) -> Catalogue:
         id_prefix=_text(head, "id_prefix", where),
         source_clauses=_strings(head, "source_clauses", where),
         sections=sections,
+        updated=_date(head, "updated", where),
     )
 
 
@@ -159,6 +165,15 @@ def _control(raw: dict[str, Any], cat_id: str, file: str) -> Control:
     )
 
 
+def _date(raw: dict[str, Any], key: str, where: str) -> date | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, date):
+        raise CatalogueError(f"{where}: {key}: must be a date such as 2026-11-21")
+    return value
+
+
 def _tables(data: dict[str, Any], key: str, file: str) -> list[dict[str, Any]]:
     items = data.get(key, [])
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -182,7 +197,9 @@ def _text(raw: dict[str, Any], key: str, where: str, *, required: bool = True) -
     return value.strip()
 
 
-def _strings(raw: dict[str, Any], key: str, where: str, *, required: bool = True) -> tuple[str, ...]:
+def _strings(
+    raw: dict[str, Any], key: str, where: str, *, required: bool = True
+) -> tuple[str, ...]:
     value = raw.get(key)
     if value is None and not required:
         return ()

@@ -22,7 +22,8 @@ def check_database(engine: Engine) -> str | None:
             connection.execute(text("SELECT 1"))
         current = migrate.current_revision(engine)
     except SQLAlchemyError as error:
-        reason = str(error.orig if getattr(error, "orig", None) else error).splitlines()[0]
+        original = getattr(error, "orig", None)
+        reason = str(original or error).splitlines()[0]
         return f"ATTEST_DATABASE_URL: cannot reach the database at {safe_url}: {reason}"
     head = migrate.head_revision()
     if current != head:

@@ -86,9 +86,17 @@ def demo(
         result = load_demo(session, available_catalogues={c.id for c in library.catalogues})
         session.commit()
     if as_json:
-        typer.echo(json.dumps({"created": result.created, "engagement_id": result.engagement_id,
-                               "users": [dict(zip(("email", "name", "role"), u, strict=True))
-                                         for u in result.users]}))
+        typer.echo(
+            json.dumps(
+                {
+                    "created": result.created,
+                    "engagement_id": result.engagement_id,
+                    "users": [
+                        dict(zip(("email", "name", "role"), u, strict=True)) for u in result.users
+                    ],
+                }
+            )
+        )
         return
     typer.echo(f"demo data ready ({result.created} records created)")
     typer.echo("demo accounts:")

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
+from app.api import catalogues as catalogues_api
 from app.catalogue import cached_library
 from app.config import Settings, get_settings
 from app.db import make_engine
-from app.web.errors import install_error_handlers
+from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
-from app.web.routes import health, home
+from app.web.routes import catalogues, health, home
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -38,8 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(home.router)
+    app.include_router(catalogues.router)
+    app.include_router(catalogues_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.https)
     app.add_middleware(RequestIdMiddleware)
     return app

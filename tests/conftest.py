@@ -33,9 +33,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _psycopg_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith(
-        "postgresql://"
-    ) else url
+    return (
+        url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if url.startswith("postgresql://")
+        else url
+    )
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,9 @@ from tests.conftest import CONTROLS
 ATTEST = str(Path(sys.executable).parent / "attest")
 
 
-def run(tmp_path: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    tmp_path: Path, *args: str, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ATTEST_")}
     base.update({"ATTEST_CONTROLS_DIR": str(CONTROLS), **env})
     return subprocess.run(
@@ -56,7 +58,10 @@ def test_demo_is_safe_to_run_twice(tmp_path: Path) -> None:
     assert second["created"] == 0
     assert first["engagement_id"] == second["engagement_id"]
     assert {u["role"] for u in first["users"]} == {
-        "administrator", "buyer_advisor", "supplier_lead", "supplier_contributor"
+        "administrator",
+        "buyer_advisor",
+        "supplier_lead",
+        "supplier_contributor",
     }
 
 
@@ -88,7 +93,9 @@ def test_serve_refuses_an_unwritable_evidence_folder(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_a_malformed_setting(tmp_path: Path) -> None:
-    assert_one_clear_line(run(tmp_path, "serve", ATTEST_MAX_UPLOAD_MB="many"), "ATTEST_MAX_UPLOAD_MB")
+    assert_one_clear_line(
+        run(tmp_path, "serve", ATTEST_MAX_UPLOAD_MB="many"), "ATTEST_MAX_UPLOAD_MB"
+    )
 
 
 def test_serve_refuses_a_broken_catalogue(tmp_path: Path) -> None:
@@ -103,7 +110,9 @@ def test_serve_refuses_a_broken_catalogue(tmp_path: Path) -> None:
         '[[controls]]\nid="T-1"\nsection="1"\ntitle="x"\nrequirement="r"\nsource="s"\n'
         'clauses=["1"]\nevidence="e"\ncriticality="urgent"\n'
     )
-    line = assert_one_clear_line(run(tmp_path, "serve", ATTEST_CONTROLS_DIR=str(broken)), "ATTEST_CONTROLS_DIR")
+    line = assert_one_clear_line(
+        run(tmp_path, "serve", ATTEST_CONTROLS_DIR=str(broken)), "ATTEST_CONTROLS_DIR"
+    )
     assert "tiny.toml" in line and "T-1" in line and "criticality" in line
 
 
@@ -120,8 +129,12 @@ def test_serve_answers_home_and_readyz(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATTEST_")}
     env["ATTEST_CONTROLS_DIR"] = str(CONTROLS)
     server = subprocess.Popen(
-        [ATTEST, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [ATTEST, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

@@ -16,8 +16,10 @@ Rules checked by `validate` (and so at start-up and in the tests):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping as MappingABC
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 
@@ -109,6 +111,7 @@ class Catalogue:
     id_prefix: str
     source_clauses: tuple[str, ...]
     sections: tuple[Section, ...]
+    updated: date | None = None
 
     @property
     def controls(self) -> tuple[Control, ...]:
@@ -139,6 +142,7 @@ class Library:
 
     catalogues: tuple[Catalogue, ...]
     questions: tuple[ScopingQuestion, ...]
+    fingerprint: str = ""
     controls: MappingABC[str, Control] = field(default_factory=dict)
     links: MappingABC[str, tuple[Link, ...]] = field(default_factory=dict)
 
@@ -155,7 +159,7 @@ class Library:
 
 
 def build_library(
-    catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestion]
+    catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestion], fingerprint: str = ""
 ) -> Library:
     """Index controls by id and mappings in both directions (assumes `validate` passed)."""
     cats = tuple(catalogues)
@@ -173,7 +177,7 @@ def build_library(
                 Link(control.id, control.catalogue_id, m.relation, INVERSE_LABEL[m.relation], False)
             )
     frozen = {cid: _dedupe(ls) for cid, ls in links.items()}
-    return Library(cats, tuple(questions), controls, frozen)
+    return Library(cats, tuple(questions), fingerprint, controls, frozen)
 
 
 def _dedupe(links: list[Link]) -> tuple[Link, ...]:
@@ -183,9 +187,7 @@ def _dedupe(links: list[Link]) -> tuple[Link, ...]:
     return tuple(seen.values())
 
 
-def validate(
-    catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestion]
-) -> list[str]:
+def validate(catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestion]) -> list[str]:
     """Every broken rule, one message each naming the catalogue, control and field."""
     cats = list(catalogues)
     question_ids = {q.id for q in questions}

@@ -50,7 +50,11 @@ def load_demo(session: Session, *, available_catalogues: set[str]) -> DemoResult
     """Create whatever part of the demo data is missing; return what is there."""
     created = 0
     orgs: dict[str, Organisation] = {}
-    for name, kind in ((OPERATOR, OrgKind.OPERATOR), (BUYER, OrgKind.BUYER), (SUPPLIER, OrgKind.SUPPLIER)):
+    for name, kind in (
+        (OPERATOR, OrgKind.OPERATOR),
+        (BUYER, OrgKind.BUYER),
+        (SUPPLIER, OrgKind.SUPPLIER),
+    ):
         org = session.exec(select(Organisation).where(Organisation.name == name)).first()
         if org is None:
             org = Organisation(name=name, kind=kind)
@@ -60,7 +64,9 @@ def load_demo(session: Session, *, available_catalogues: set[str]) -> DemoResult
     session.flush()
     for email, full_name, org_name, role in DEMO_USERS:
         if session.exec(select(User).where(User.email == email)).first() is None:
-            session.add(User(email=email, name=full_name, organisation_id=orgs[org_name].id, role=role))
+            session.add(
+                User(email=email, name=full_name, organisation_id=orgs[org_name].id, role=role)
+            )
             created += 1
     engagement = session.exec(
         select(Engagement).where(
@@ -80,7 +86,9 @@ def load_demo(session: Session, *, available_catalogues: set[str]) -> DemoResult
         session.flush()
         for catalogue_id in DEMO_CATALOGUES:
             if catalogue_id in available_catalogues:
-                session.add(EngagementCatalogue(engagement_id=engagement.id, catalogue_id=catalogue_id))
+                session.add(
+                    EngagementCatalogue(engagement_id=engagement.id, catalogue_id=catalogue_id)
+                )
         created += 1
     session.flush()
     users = tuple((email, name, role.value) for email, name, _, role in DEMO_USERS)

@@ -7,6 +7,7 @@ fragment; pages get the error page. No stack trace ever reaches a user.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.errors import (
     AttestError,
@@ -62,7 +64,7 @@ def error_response(
     *,
     code: str | None = None,
     details: Any = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     code = code or CODE_BY_STATUS.get(status, "error")
     if wants_json(request):
@@ -127,4 +129,34 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AttestError, _attest_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+
+
+class UnhandledErrorMiddleware:
+    """Turns an unexpected exception into the 500 page or JSON, inside the header middleware.
+
+    Starlette's own last-resort handler sits outside every middleware, so its responses
+    would miss the request id and security headers; this one sits inside them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _unexpected_error(Request(scope), exc)
+            await response(scope, receive, send)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,9 +18,18 @@ GOVUK_FRONTEND = "govuk-frontend-5.14.0"
 HTMX = "htmx-2.0.11"
 
 templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
-templates.env.globals.update(
-    attest_version=__version__, govuk_frontend=GOVUK_FRONTEND, htmx=HTMX
-)
+
+
+@pass_context
+def url_for(context: Context, name: str, /, **path_params: Any) -> str:
+    """A root-relative URL for a named route, so pages work behind any proxy host name."""
+    request: Request = context["request"]
+    root = str(request.scope.get("root_path", ""))
+    return root + str(request.app.url_path_for(name, **path_params))
+
+
+templates.env.globals["url_for"] = url_for
+templates.env.globals.update(attest_version=__version__, govuk_frontend=GOVUK_FRONTEND, htmx=HTMX)
 
 
 def render(
