@@ -147,8 +147,7 @@ def write_catalogue(folder: Path, body: str) -> None:
     (folder / "tiny.toml").write_text(
         '[catalogue]\nid="tiny"\ntitle="T"\nversion="1"\nsource="s"\nkind="framework"\n'
         'description="d"\nid_prefix="T"\nsource_clauses=["1", "2"]\n'
-        '[[sections]]\nid="1"\ntitle="S"\n'
-        + body
+        '[[sections]]\nid="1"\ntitle="S"\n' + body
     )
 
 
