@@ -102,13 +102,11 @@ def load_catalogue(path: Path) -> Catalogue:
         control = _control(raw, cat_id, path.name)
         if control.section_id not in controls_by_section:
             raise CatalogueError(
-                f"{path.name}: control {control.id}: section: unknown section "
-                f"{control.section_id!r}"
+                f"{path.name}: control {control.id}: section: unknown section {control.section_id!r}"
             )
         controls_by_section[control.section_id].append(control)
     sections = tuple(
-        Section(sid, section_titles[sid], tuple(controls))
-        for sid, controls in controls_by_section.items()
+        Section(sid, section_titles[sid], tuple(controls)) for sid, controls in controls_by_section.items()
     )
     return Catalogue(
         id=cat_id,
@@ -197,9 +195,7 @@ def _text(raw: dict[str, Any], key: str, where: str, *, required: bool = True) -
     return value.strip()
 
 
-def _strings(
-    raw: dict[str, Any], key: str, where: str, *, required: bool = True
-) -> tuple[str, ...]:
+def _strings(raw: dict[str, Any], key: str, where: str, *, required: bool = True) -> tuple[str, ...]:
     value = raw.get(key)
     if value is None and not required:
         return ()

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     mail_backend: Literal["console", "smtp"] = "console"
     max_upload_mb: int = Field(default=200, ge=1, le=10_240)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    cookie_secure: bool | None = None
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 14)
+    audit_key: str = ""
 
     @field_validator("base_url")
     @classmethod
@@ -59,6 +63,15 @@ class Settings(BaseSettings):
     def https(self) -> bool:
         return self.base_url.startswith("https://")
 
+    @property
+    def secure_cookies(self) -> bool:
+        """Secure (and __Host- prefixed) cookies, on by default when served over https."""
+        return self.https if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def audit_checkpoint_file(self) -> Path:
+        return self.data_dir / "audit-checkpoints.log"
+
     def production_problems(self) -> list[str]:
         """Development defaults that production mode refuses, one line each."""
         problems: list[str] = []
@@ -68,6 +81,8 @@ class Settings(BaseSettings):
             problems.append("ATTEST_SECRET_KEY: set a random key of at least 32 characters")
         if not self.https:
             problems.append("ATTEST_BASE_URL: production must be served over https://")
+        if not self.secure_cookies:
+            problems.append("ATTEST_COOKIE_SECURE: production cookies must be Secure")
         if self.mail_backend == "console":
             problems.append("ATTEST_MAIL_BACKEND: production needs 'smtp', not 'console'")
         return problems

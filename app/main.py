@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api import catalogues as catalogues_api
+from app.api import engagements as engagements_api
 from app.catalogue import cached_library
 from app.config import Settings, get_settings
 from app.db import make_engine
+from app.security import Keys
+from app.web.auth import csrf_guard, require_principal
+from app.web.csrf import CsrfCookieMiddleware
 from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
-from app.web.routes import catalogues, health, home
+from app.web.routes import account, admin, audit, auth, catalogues, health, home
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -30,20 +34,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # Swagger UI would load from a CDN; the schema is at /api/openapi.json
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        dependencies=[Depends(csrf_guard)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
     app.state.library = cached_library(str(Path(settings.controls_dir).resolve()))
-    app.state.secret_key = settings.resolved_secret_key()
+    app.state.keys = Keys(settings.audit_key or settings.resolved_secret_key())
 
     install_error_handlers(app)
+    signed_in = [Depends(require_principal)]
     app.include_router(health.router)
     app.include_router(home.router)
-    app.include_router(catalogues.router)
-    app.include_router(catalogues_api.router)
+    app.include_router(auth.router)
+    app.include_router(account.router)
+    app.include_router(admin.router)
+    app.include_router(audit.router)
+    app.include_router(catalogues.router, dependencies=signed_in)
+    app.include_router(catalogues_api.router, dependencies=signed_in)
+    app.include_router(engagements_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(CsrfCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.https)
     app.add_middleware(RequestIdMiddleware)
     return app

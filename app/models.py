@@ -6,8 +6,20 @@ import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
+
+from app.domain.access import Role
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,13 +50,6 @@ class OrgKind(StrEnum):
     OPERATOR = "operator"
 
 
-class Role(StrEnum):
-    SUPPLIER_LEAD = "supplier_lead"
-    SUPPLIER_CONTRIBUTOR = "supplier_contributor"
-    BUYER_ADVISOR = "buyer_advisor"
-    ADMINISTRATOR = "administrator"
-
-
 class Organisation(SQLModel, table=True):
     __tablename__ = "organisation"
 
@@ -63,6 +68,17 @@ class User(SQLModel, table=True):
     organisation_id: str = Field(foreign_key="organisation.id", index=True, max_length=32)
     role: Role = Field(sa_column=Column(String(32), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    password_hash: str | None = Field(default=None, max_length=256)
+    totp_secret_encrypted: str | None = Field(default=None, max_length=256)
+    totp_last_step: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    mfa_enrolled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    disabled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+    @property
+    def is_active(self) -> bool:
+        return (
+            self.disabled_at is None and self.password_hash is not None and (self.mfa_enrolled_at is not None)
+        )
 
 
 class Engagement(SQLModel, table=True):
@@ -85,3 +101,121 @@ class EngagementCatalogue(SQLModel, table=True):
 
     engagement_id: str = Field(foreign_key="engagement.id", primary_key=True, max_length=32)
     catalogue_id: str = Field(primary_key=True, max_length=64)
+
+
+class RecoveryCode(SQLModel, table=True):
+    __tablename__ = "recovery_code"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitation"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_by_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class WebSession(SQLModel, table=True):
+    """A server-side sign-in session. Only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "web_session"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    mfa_passed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    address: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal access token. Only its SHA-256 is stored; the prefix helps people tell them apart."""
+
+    __tablename__ = "api_token"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed sign-in steps, counted per account and per address for throttling."""
+
+    __tablename__ = "login_attempt"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    key: str = Field(sa_column=Column(String(300), nullable=False, index=True))
+    at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, HMAC-chained record of who did what. Triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_event"
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    at: datetime = Field(sa_column=utc_column())
+    actor_user_id: str | None = Field(default=None, max_length=32, index=True)
+    actor_org_id: str | None = Field(default=None, max_length=32, index=True)
+    action: str = Field(max_length=64, index=True)
+    object_type: str = Field(default="", max_length=64)
+    object_id: str = Field(default="", max_length=64)
+    engagement_id: str | None = Field(default=None, max_length=32, index=True)
+    outcome: str = Field(max_length=16)
+    address: str = Field(default="", max_length=64)
+    request_id: str = Field(default="", max_length=64)
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the newest chain hash, locked by each appender so the chain stays linear."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(default="", max_length=64)
+
+
+class AuditSegment(SQLModel, table=True):
+    """A pruned stretch of the chain: where it ended, so verification can resume after it."""
+
+    __tablename__ = "audit_segment"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    first_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_hash: str = Field(max_length=64)
+    pruned_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class AuditPrunePermit(SQLModel, table=True):
+    """Exists only inside a pruning transaction; SQLite's delete trigger checks for it."""
+
+    __tablename__ = "audit_prune_permit"
+
+    id: int = Field(default=1, primary_key=True)

@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db import make_engine
 from app.main import create_app
 from app.models import metadata
+from app.security import Keys
 
 REPO = Path(__file__).resolve().parents[1]
 CONTROLS = REPO / "controls"
@@ -34,9 +35,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _psycopg_url(url: str) -> str:
     return (
-        url.replace("postgresql://", "postgresql+psycopg://", 1)
-        if url.startswith("postgresql://")
-        else url
+        url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
     )
 
 
@@ -72,7 +71,9 @@ def truncate_all(url: str) -> None:
     engine = make_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as connection:
+        connection.execute(text("SET LOCAL attest.audit_prune = 'on'"))
         connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+        connection.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')"))
     engine.dispose()
 
 
@@ -121,6 +122,22 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def keys(app: FastAPI) -> Keys:
+    value: Keys = app.state.keys
+    return value
+
+
+@pytest.fixture
+def anonymous(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A client signed in as a supplier lead (most pages need someone signed in)."""
+    from tests.factories import make_person, sign_in
+
+    person = make_person(app.state.engine, app.state.keys, "supplier_lead")
+    with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+        yield sign_in(app, test_client, person)

@@ -25,11 +25,7 @@ def test_domain_imports_only_the_standard_library_and_itself() -> None:
     for path in sorted((APP / "domain").rglob("*.py")):
         for name in imported_modules(path):
             top = name.split(".")[0]
-            if (
-                name.startswith("app.domain")
-                or top in sys.stdlib_module_names
-                or top == "__future__"
-            ):
+            if name.startswith("app.domain") or top in sys.stdlib_module_names or top == "__future__":
                 continue
             offenders.append(f"{path.relative_to(APP)} imports {name}")
     assert offenders == []

@@ -18,9 +18,7 @@ from tests.conftest import CONTROLS
 ATTEST = str(Path(sys.executable).parent / "attest")
 
 
-def run(
-    tmp_path: Path, *args: str, timeout: float = 60, **env: str
-) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ATTEST_")}
     base.update({"ATTEST_CONTROLS_DIR": str(CONTROLS), **env})
     return subprocess.run(
@@ -78,9 +76,7 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_an_unreachable_database(tmp_path: Path) -> None:
-    result = run(
-        tmp_path, "serve", ATTEST_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:9/attest"
-    )
+    result = run(tmp_path, "serve", ATTEST_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:9/attest")
     line = assert_one_clear_line(result, "ATTEST_DATABASE_URL")
     assert "cannot reach the database" in line
 
@@ -93,9 +89,7 @@ def test_serve_refuses_an_unwritable_evidence_folder(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_a_malformed_setting(tmp_path: Path) -> None:
-    assert_one_clear_line(
-        run(tmp_path, "serve", ATTEST_MAX_UPLOAD_MB="many"), "ATTEST_MAX_UPLOAD_MB"
-    )
+    assert_one_clear_line(run(tmp_path, "serve", ATTEST_MAX_UPLOAD_MB="many"), "ATTEST_MAX_UPLOAD_MB")
 
 
 def test_serve_refuses_a_broken_catalogue(tmp_path: Path) -> None:

@@ -26,9 +26,7 @@ def test_laptop_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert settings.base_url == "http://127.0.0.1:8000"
 
 
-def test_secret_key_is_generated_once_and_kept(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_secret_key_is_generated_once_and_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env(monkeypatch, tmp_path)
     first = load_settings().resolved_secret_key()
     second = load_settings().resolved_secret_key()
@@ -71,9 +69,7 @@ def test_malformed_setting_names_itself_in_one_line(
     assert "\n" not in message
 
 
-def test_production_refuses_development_defaults(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env(monkeypatch, tmp_path)
     monkeypatch.setenv("ATTEST_ENV", "production")
     with pytest.raises(ConfigError) as caught:
@@ -84,9 +80,7 @@ def test_production_refuses_development_defaults(
     assert "ATTEST_MAIL_BACKEND" in message
 
 
-def test_production_accepts_a_real_configuration(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_production_accepts_a_real_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env(monkeypatch, tmp_path)
     monkeypatch.setenv("ATTEST_ENV", "production")
     monkeypatch.setenv("ATTEST_SECRET_KEY", "k" * 40)

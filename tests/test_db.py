@@ -49,9 +49,7 @@ def test_foreign_keys_are_enforced(engine: Engine) -> None:
     from app.models import User
 
     with session_scope(engine, write=True) as session:
-        session.add(
-            User(email="x@example.com", name="X", organisation_id="missing", role="supplier_lead")
-        )
+        session.add(User(email="x@example.com", name="X", organisation_id="missing", role="supplier_lead"))
         try:
             session.commit()
         except Exception as error:  # IntegrityError from either driver
@@ -73,9 +71,7 @@ def test_concurrent_read_then_write_transactions_all_commit(engine: Engine) -> N
                 with session_scope(engine, write=True) as session:
                     if engine.dialect.name == "postgresql":
                         session.execute(text("LOCK TABLE organisation IN EXCLUSIVE MODE"))
-                    org = session.exec(
-                        select(Organisation).where(Organisation.name.like("Counter%"))
-                    ).one()
+                    org = session.exec(select(Organisation).where(Organisation.name.like("Counter%"))).one()
                     org.name = f"Counter{int(org.name.removeprefix('Counter') or 0) + 1}"
                     session.add(org)
                     session.commit()

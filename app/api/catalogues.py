@@ -139,9 +139,7 @@ def show_catalogue(
 
 
 @router.get("/catalogues/{catalogue_id}/controls/{control_id}", name="api:control")
-def show_control(
-    request: Request, catalogue_id: str, control_id: str, library: LibraryDep
-) -> Response:
+def show_control(request: Request, catalogue_id: str, control_id: str, library: LibraryDep) -> Response:
     """One control with its mappings in both directions."""
     catalogue = get_catalogue(library, catalogue_id)
     control = library.controls.get(control_id)

@@ -213,13 +213,10 @@ def validate(catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestio
             for m in control.mappings:
                 target_cat = owner.get(m.target)
                 if target_cat is None:
-                    problems.append(
-                        f"{cat.id}: control {control.id}: mappings: unknown target {m.target!r}"
-                    )
+                    problems.append(f"{cat.id}: control {control.id}: mappings: unknown target {m.target!r}")
                 elif target_cat == cat.id:
                     problems.append(
-                        f"{cat.id}: control {control.id}: mappings: {m.target!r} is in the "
-                        "same catalogue"
+                        f"{cat.id}: control {control.id}: mappings: {m.target!r} is in the same catalogue"
                     )
     return problems
 

@@ -12,14 +12,17 @@ from datetime import date
 
 from sqlmodel import Session, select
 
+from app.domain.access import Role
 from app.models import (
     Engagement,
     EngagementCatalogue,
     Organisation,
     OrgKind,
-    Role,
     User,
+    utcnow,
 )
+from app.security import Keys
+from app.services.accounts import enrol_for_script, totp_secret
 
 BUYER = "Crown Prosecution Service"
 SUPPLIER = "Northwind Secure Transfer Ltd"
@@ -39,14 +42,17 @@ DEMO_CATALOGUES = (
 )
 
 
+DEMO_PASSWORD = "demo password for attest"  # noqa: S105 - published demo credential, development only
+
+
 @dataclass(frozen=True)
 class DemoResult:
     created: int
-    users: tuple[tuple[str, str, str], ...]  # email, name, role
+    users: tuple[tuple[str, str, str, str], ...]  # email, name, role, TOTP secret
     engagement_id: str
 
 
-def load_demo(session: Session, *, available_catalogues: set[str]) -> DemoResult:
+def load_demo(session: Session, keys: Keys, *, available_catalogues: set[str]) -> DemoResult:
     """Create whatever part of the demo data is missing; return what is there."""
     created = 0
     orgs: dict[str, Organisation] = {}
@@ -62,12 +68,16 @@ def load_demo(session: Session, *, available_catalogues: set[str]) -> DemoResult
             created += 1
         orgs[name] = org
     session.flush()
+    users: list[tuple[str, str, str, str]] = []
     for email, full_name, org_name, role in DEMO_USERS:
-        if session.exec(select(User).where(User.email == email)).first() is None:
-            session.add(
-                User(email=email, name=full_name, organisation_id=orgs[org_name].id, role=role)
-            )
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is None:
+            user = User(email=email, name=full_name, organisation_id=orgs[org_name].id, role=role)
+            session.add(user)
+            session.flush()
+            enrol_for_script(session, keys, user, DEMO_PASSWORD, now=utcnow())
             created += 1
+        users.append((email, full_name, role.value, totp_secret(keys, user)))
     engagement = session.exec(
         select(Engagement).where(
             Engagement.buyer_org_id == orgs[BUYER].id, Engagement.reference == "PR 2023 004"
@@ -86,10 +96,7 @@ def load_demo(session: Session, *, available_catalogues: set[str]) -> DemoResult
         session.flush()
         for catalogue_id in DEMO_CATALOGUES:
             if catalogue_id in available_catalogues:
-                session.add(
-                    EngagementCatalogue(engagement_id=engagement.id, catalogue_id=catalogue_id)
-                )
+                session.add(EngagementCatalogue(engagement_id=engagement.id, catalogue_id=catalogue_id))
         created += 1
     session.flush()
-    users = tuple((email, name, role.value) for email, name, _, role in DEMO_USERS)
-    return DemoResult(created=created, users=users, engagement_id=engagement.id)
+    return DemoResult(created=created, users=tuple(users), engagement_id=engagement.id)

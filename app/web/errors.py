@@ -10,12 +10,13 @@ import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.errors import (
@@ -89,8 +90,19 @@ def error_response(
 
 async def _attest_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AttestError)
+    if isinstance(exc, Unauthenticated) and not wants_json(request):
+        return sign_in_redirect(request)
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     return error_response(request, status, exc.message, code=exc.code, details=exc.details)
+
+
+def sign_in_redirect(request: Request) -> Response:
+    """Pages send people who are not signed in to the sign-in page, then back."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = str(request.app.url_path_for("auth:sign-in")) + "?" + urlencode({"next": target})
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

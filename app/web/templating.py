@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import __version__
+from app.web.csrf import token_for
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 GOVUK_FRONTEND = "govuk-frontend-5.14.0"
@@ -28,7 +29,20 @@ def url_for(context: Context, name: str, /, **path_params: Any) -> str:
     return root + str(request.app.url_path_for(name, **path_params))
 
 
-templates.env.globals["url_for"] = url_for
+@pass_context
+def csrf_token(context: Context) -> str:
+    """The CSRF token for this browser (see app.web.csrf)."""
+    request: Request = context["request"]
+    return token_for(request.app.state.keys.csrf, request)
+
+
+@pass_context
+def current_principal(context: Context) -> Any:
+    request: Request = context["request"]
+    return getattr(request.state, "principal", None)
+
+
+templates.env.globals.update(url_for=url_for, csrf_token=csrf_token, current_principal=current_principal)
 templates.env.globals.update(attest_version=__version__, govuk_frontend=GOVUK_FRONTEND, htmx=HTMX)
 
 

@@ -8,14 +8,17 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.factories import Person, make_person
 
 CHROMIUM = os.environ.get("ATTEST_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,8 +39,27 @@ def free_port() -> int:
         return port
 
 
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+
+    def person(self, role: str = "supplier_lead") -> Person:
+        return make_person(self.app.state.engine, self.app.state.keys, role)
+
+    def sign_in(self, page: Page, person: Person) -> None:
+        """Sign in through the pages, as a person would: password, then the app's code."""
+        page.goto(self.url + "/sign-in")
+        page.get_by_label("Email address").fill(person.email)
+        page.get_by_label("Password").fill(person.password)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("Security code").fill(person.code())
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector("#account-link")
+
+
 @pytest.fixture
-def live_server(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+def live_app(tmp_path: Path, sqlite_template: Path) -> Iterator[LiveServer]:
     database = tmp_path / "attest.db"
     shutil.copyfile(sqlite_template, database)
     app = create_app(make_settings(tmp_path, f"sqlite:///{database}"))
@@ -50,7 +72,7 @@ def live_server(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
         if time.monotonic() > deadline:
             pytest.fail("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield LiveServer(f"http://127.0.0.1:{port}", app)
     server.should_exit = True
     thread.join(timeout=10)
     app.state.engine.dispose()
@@ -59,9 +81,7 @@ def live_server(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: run `make test` (it installs Debian's chromium)"
-        )
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test` (it installs Debian's chromium)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

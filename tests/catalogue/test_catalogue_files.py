@@ -177,9 +177,7 @@ CONTROL = (
         ("[[controls]\n", "tiny.toml: not valid TOML"),
     ],
 )
-def test_a_broken_file_names_file_control_and_field(
-    tmp_path: Path, body: str, expected: str
-) -> None:
+def test_a_broken_file_names_file_control_and_field(tmp_path: Path, body: str, expected: str) -> None:
     folder = tmp_path / "controls"
     write_catalogue(folder, body)
     with pytest.raises(CatalogueError) as caught:

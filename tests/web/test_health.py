@@ -24,9 +24,7 @@ def test_readyz_checks_database_evidence_and_catalogues(client: TestClient) -> N
     assert all(check["ok"] for check in body["checks"].values())
 
 
-def test_readyz_reports_an_unwritable_evidence_store(
-    client: TestClient, settings: Settings
-) -> None:
+def test_readyz_reports_an_unwritable_evidence_store(client: TestClient, settings: Settings) -> None:
     evidence = Path(settings.evidence_dir)
     shutil.rmtree(evidence, ignore_errors=True)
     evidence.write_text("a file where the folder should be")

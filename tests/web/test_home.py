@@ -15,9 +15,7 @@ def test_home_page_says_what_attest_is(client: TestClient) -> None:
 
 def test_pages_use_only_vendored_assets(client: TestClient) -> None:
     page = BeautifulSoup(client.get("/").text, "html.parser")
-    sources = [t.get("src") for t in page.find_all("script")] + [
-        t.get("href") for t in page.find_all("link")
-    ]
+    sources = [t.get("src") for t in page.find_all("script")] + [t.get("href") for t in page.find_all("link")]
     assert sources and all(str(s).startswith("/static/") for s in sources)
     assert not [t for t in page.find_all("script") if t.string and t.string.strip()]
     for source in sources:

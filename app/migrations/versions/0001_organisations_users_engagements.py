@@ -53,12 +53,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("buyer_org_id", "reference", name=op.f("uq_engagement_buyer_org_id")),
     )
     with op.batch_alter_table("engagement", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_engagement_buyer_org_id"), ["buyer_org_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_engagement_supplier_org_id"), ["supplier_org_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_engagement_buyer_org_id"), ["buyer_org_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_engagement_supplier_org_id"), ["supplier_org_id"], unique=False)
 
     op.create_table(
         "user_account",
@@ -90,9 +86,7 @@ def upgrade() -> None:
             ["engagement.id"],
             name=op.f("fk_engagement_catalogue_engagement_id_engagement"),
         ),
-        sa.PrimaryKeyConstraint(
-            "engagement_id", "catalogue_id", name=op.f("pk_engagement_catalogue")
-        ),
+        sa.PrimaryKeyConstraint("engagement_id", "catalogue_id", name=op.f("pk_engagement_catalogue")),
     )
     # ### end Alembic commands ###
 

@@ -44,9 +44,7 @@ def index(request: Request, library: LibraryDep, q: str = SearchQuery) -> Respon
 
 
 @router.get("/{catalogue_id}", name="catalogues:show")
-def show(
-    request: Request, catalogue_id: str, library: LibraryDep, q: str = SearchQuery
-) -> Response:
+def show(request: Request, catalogue_id: str, library: LibraryDep, q: str = SearchQuery) -> Response:
     catalogue = _catalogue(library, catalogue_id)
     query = q.strip()
     wanted = {c.id for c in library.search(query, catalogue.id)} if query else None

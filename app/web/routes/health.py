@@ -28,15 +28,11 @@ async def readyz(request: Request) -> JSONResponse:
     results = await run_in_threadpool(
         lambda: {
             "database": check_database(request.app.state.engine),
-            "evidence_store": check_writable_dir(
-                Path(settings.evidence_dir), "ATTEST_EVIDENCE_DIR"
-            ),
+            "evidence_store": check_writable_dir(Path(settings.evidence_dir), "ATTEST_EVIDENCE_DIR"),
             "catalogues": check_catalogues(Path(settings.controls_dir)),
         }
     )
-    checks = {
-        name: {"ok": problem is None, "problem": problem} for name, problem in results.items()
-    }
+    checks = {name: {"ok": problem is None, "problem": problem} for name, problem in results.items()}
     ready = all(c["ok"] for c in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)

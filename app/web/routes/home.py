@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.web.auth import OptionalPrincipal
 from app.web.deps import LibraryDep
 from app.web.templating import render
 
@@ -13,5 +14,5 @@ router = APIRouter()
 
 
 @router.get("/", name="home:index", include_in_schema=False)
-def index(request: Request, library: LibraryDep) -> Response:
-    return render(request, "home/index.html", {"catalogues": library.catalogues})
+def index(request: Request, library: LibraryDep, principal: OptionalPrincipal) -> Response:
+    return render(request, "home/index.html", {"catalogues": library.catalogues, "principal": principal})

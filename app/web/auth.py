@@ -1,0 +1,166 @@
+"""Who is calling: a session cookie or a bearer token, loaded once per request.
+
+Also the audit helpers routes use, and the typed dependencies that refuse anyone
+not signed in (401 for /api, a redirect to the sign-in page for pages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.config import Settings
+from app.db import session_scope
+from app.domain.access import Action, Actor, Parties, can
+from app.domain.errors import NotFound, Unauthenticated
+from app.models import Organisation, User, utcnow
+from app.security import Keys
+from app.services import audit, sessions
+from app.web import csrf
+from app.web.deps import SessionDep
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user: User
+    organisation: Organisation
+    session_id: str | None  # None when authenticated by a bearer token
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user.id, self.user.organisation_id, self.user.role)
+
+
+def session_cookie_name(settings: Settings) -> str:
+    return "__Host-attest_session" if settings.secure_cookies else "attest_session"
+
+
+def timeouts(settings: Settings) -> sessions.Timeouts:
+    return sessions.Timeouts(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_absolute_hours),
+    )
+
+
+def keys(request: Request) -> Keys:
+    value: Keys = request.app.state.keys
+    return value
+
+
+def who(request: Request, principal: Principal | None = None) -> audit.Who:
+    return audit.Who(
+        user_id=principal.user.id if principal else None,
+        org_id=principal.user.organisation_id if principal else None,
+        address=request.client.host if request.client else "",
+        request_id=str(getattr(request.state, "request_id", "")),
+    )
+
+
+def load_principal(request: Request, db: Session) -> Principal | None:
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
+    settings: Settings = request.app.state.settings
+    now = utcnow()
+    principal: Principal | None = None
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        found = sessions.find_token_user(db, authorization[7:].strip(), now=now)
+        if found is None:
+            raise Unauthenticated("The access token is not valid, was revoked or has expired.")
+        principal = Principal(found[0], found[1], None)
+    else:
+        cookie = request.cookies.get(session_cookie_name(settings))
+        view = sessions.find_session(db, cookie, now=now, timeouts=timeouts(settings)) if cookie else None
+        if view is not None and view.mfa_passed:
+            principal = Principal(view.user, view.organisation, view.session_id)
+            if view.needs_touch:
+                with session_scope(request.app.state.engine, write=True) as writer:
+                    sessions.touch_session(writer, view.session_id, now=now)
+                    writer.commit()
+    request.state.principal = principal
+    return principal
+
+
+def optional_principal(request: Request, db: SessionDep) -> Principal | None:
+    return load_principal(request, db)
+
+
+def require_principal(request: Request, db: SessionDep) -> Principal:
+    principal = load_principal(request, db)
+    if principal is None:
+        raise Unauthenticated("Sign in to continue.")
+    return principal
+
+
+async def csrf_guard(request: Request) -> None:
+    settings: Settings = request.app.state.settings
+    await csrf.check(request, keys(request).csrf, settings.base_url)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+
+
+def record(
+    request: Request,
+    db: Session,
+    principal: Principal | None,
+    action: str,
+    **fields: Any,
+) -> None:
+    """Audit an allowed action in the request's own transaction."""
+    audit.record(db, keys(request).audit, who(request, principal), action, **fields)
+
+
+def record_denied(request: Request, principal: Principal | None, action: str, **fields: Any) -> None:
+    """Audit a refusal in its own transaction, so it is kept although the request fails."""
+    with session_scope(request.app.state.engine, write=True) as writer:
+        audit.record(writer, keys(request).audit, who(request, principal), action, outcome="denied", **fields)
+        writer.commit()
+
+
+def authorise(
+    request: Request,
+    principal: Principal,
+    action: Action,
+    parties: Parties | None,
+    *,
+    object_type: str,
+    object_id: str,
+    engagement_id: str | None = None,
+) -> None:
+    """Refuse (as 'not found', audited) unless `principal` may do `action` here."""
+    if can(principal.actor, action, parties):
+        return
+    record_denied(
+        request,
+        principal,
+        action.value,
+        object_type=object_type,
+        object_id=object_id,
+        engagement_id=engagement_id,
+    )
+    raise NotFound(f"No {object_type.replace('_', ' ')} {object_id!r}.")
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str | None) -> None:
+    name = session_cookie_name(settings)
+    if token is None:
+        response.delete_cookie(name, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax")
+        return
+    response.set_cookie(
+        name,
+        token,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+        max_age=settings.session_absolute_hours * 3600,
+    )

@@ -1,0 +1,290 @@
+"""Sign in (password, then a second factor), sign out, and accept an invitation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.domain.errors import InvalidInput
+from app.models import Organisation, User, utcnow
+from app.services import accounts, sessions
+from app.web import auth
+from app.web.deps import SessionDep, SettingsDep
+from app.web.qr import qr_svg
+from app.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+GENERIC_FAILURE = "The email address or password is not right."
+THROTTLED = "Too many attempts. Wait 15 minutes and try again, or ask your administrator."
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths, so a sign-in link cannot send people elsewhere."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+@router.get("/sign-in", name="auth:sign-in")
+def sign_in_form(request: Request, next: str = "/") -> Response:
+    return render(request, "auth/sign_in.html", {"next": safe_next(next), "errors": {}, "email": ""})
+
+
+@router.post("/sign-in", name="auth:sign-in-submit")
+def sign_in(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    now = utcnow()
+    context = {"next": safe_next(next), "email": email}
+    if sessions.throttle_state(db, email=email, address=address(request), now=now).blocked:
+        auth.record(request, db, None, "sign_in", outcome="denied", details={"reason": "throttled"})
+        db.commit()
+        return render(
+            request,
+            "auth/sign_in.html",
+            {**context, "errors": {"email": THROTTLED}},
+            status_code=429,
+        )
+    user = sessions.check_password(db, email=email, password=password)
+    if user is None or user.disabled_at is not None:
+        sessions.record_failure(db, email=email, address=address(request), now=now)
+        auth.record(request, db, None, "sign_in", outcome="denied", details={"step": "password"})
+        db.commit()
+        return render(
+            request,
+            "auth/sign_in.html",
+            {**context, "errors": {"email": GENERIC_FAILURE}},
+            status_code=422,
+        )
+    if user.mfa_enrolled_at is None:
+        message = "Finish setting up your account from your invitation link first."
+        return render(
+            request, "auth/sign_in.html", {**context, "errors": {"email": message}}, status_code=422
+        )
+    token = sessions.start_session(
+        db,
+        user,
+        mfa_passed=False,
+        now=now,
+        timeouts=auth.timeouts(settings),
+        address=address(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    db.commit()
+    response = RedirectResponse(
+        str(request.url_for("auth:verify").include_query_params(next=safe_next(next))),
+        status_code=303,
+    )
+    auth.set_session_cookie(response, settings, token)
+    return response
+
+
+def pending_user(request: Request, db: SessionDep, settings: SettingsDep) -> tuple[str, User] | None:
+    cookie = request.cookies.get(auth.session_cookie_name(settings))
+    if not cookie:
+        return None
+    view = sessions.find_session(db, cookie, now=utcnow(), timeouts=auth.timeouts(settings))
+    if view is None or view.mfa_passed:
+        return None
+    return view.session_id, view.user
+
+
+@router.get("/sign-in/verify", name="auth:verify")
+def verify_form(request: Request, db: SessionDep, settings: SettingsDep, next: str = "/") -> Response:
+    if pending_user(request, db, settings) is None:
+        return RedirectResponse(str(request.url_for("auth:sign-in")), status_code=303)
+    return render(request, "auth/verify.html", {"next": safe_next(next), "errors": {}})
+
+
+@router.post("/sign-in/verify", name="auth:verify-submit")
+def verify(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str, Form(max_length=64)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    now = utcnow()
+    pending = pending_user(request, db, settings)
+    if pending is None:
+        return RedirectResponse(str(request.url_for("auth:sign-in")), status_code=303)
+    session_id, user = pending
+    if sessions.throttle_state(db, email=user.email, address=address(request), now=now).blocked:
+        sessions.end_session(db, session_id, now=now)
+        auth.record(
+            request,
+            db,
+            None,
+            "sign_in",
+            outcome="denied",
+            object_type="user",
+            object_id=user.id,
+            details={"reason": "throttled"},
+        )
+        db.commit()
+        return render(
+            request,
+            "auth/sign_in.html",
+            {"next": "/", "email": "", "errors": {"email": THROTTLED}},
+            status_code=429,
+        )
+    keys = auth.keys(request)
+    method = accounts.check_second_factor(db, keys, user, code, now=now)
+    if method is None:
+        sessions.record_failure(db, email=user.email, address=address(request), now=now)
+        auth.record(
+            request,
+            db,
+            None,
+            "sign_in",
+            outcome="denied",
+            object_type="user",
+            object_id=user.id,
+            details={"step": "second_factor"},
+        )
+        db.commit()
+        errors = {"code": "That code is not right, or was already used. Enter the newest code."}
+        return render(
+            request,
+            "auth/verify.html",
+            {"next": safe_next(next), "errors": errors},
+            status_code=422,
+        )
+    sessions.end_session(db, session_id, now=now)
+    token = sessions.start_session(
+        db,
+        user,
+        mfa_passed=True,
+        now=now,
+        timeouts=auth.timeouts(settings),
+        address=address(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    sessions.forget_failures(db, email=user.email, now=now)
+    principal = auth.Principal(user, db.get_one(Organisation, user.organisation_id), None)
+    auth.record(
+        request,
+        db,
+        principal,
+        "sign_in",
+        object_type="user",
+        object_id=user.id,
+        details={"method": method},
+    )
+    db.commit()
+    response = RedirectResponse(safe_next(next), status_code=303)
+    auth.set_session_cookie(response, settings, token)
+    return response
+
+
+@router.post("/sign-out", name="auth:sign-out")
+def sign_out(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: auth.OptionalPrincipal
+) -> Response:
+    if principal is not None and principal.session_id:
+        sessions.end_session(db, principal.session_id, now=utcnow())
+        auth.record(request, db, principal, "sign_out", object_type="user", object_id=principal.user.id)
+        db.commit()
+    response = RedirectResponse(str(request.url_for("auth:sign-in")), status_code=303)
+    auth.set_session_cookie(response, settings, None)
+    return response
+
+
+@router.get("/invitations/{token}", name="auth:invitation")
+def invitation(request: Request, token: str, db: SessionDep) -> Response:
+    _, user = accounts.open_invitation(db, token, utcnow())
+    if user.password_hash and user.totp_secret_encrypted:
+        return enrolment_page(request, token, user, {})
+    return render(request, "auth/invitation.html", {"token": token, "user": user, "errors": {}})
+
+
+@router.post("/invitations/{token}", name="auth:invitation-password")
+def invitation_password(
+    request: Request,
+    token: str,
+    db: SessionDep,
+    password: Annotated[str, Form(max_length=1024)] = "",
+    confirm: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    _, user = accounts.open_invitation(db, token, utcnow())
+    errors: dict[str, str] = {}
+    if password != confirm:
+        errors["confirm"] = "The two passwords are not the same."
+    else:
+        try:
+            accounts.set_password(db, auth.keys(request), user, password)
+        except InvalidInput as problem:
+            errors["password"] = problem.message
+    if errors:
+        return render(
+            request,
+            "auth/invitation.html",
+            {"token": token, "user": user, "errors": errors},
+            status_code=422,
+        )
+    db.commit()
+    return RedirectResponse(str(request.url_for("auth:invitation", token=token)), status_code=303)
+
+
+def enrolment_page(
+    request: Request, token: str, user: User, errors: dict[str, str], status: int = 200
+) -> Response:
+    secret = accounts.totp_secret(auth.keys(request), user)
+    from app.security import totp_uri
+
+    context = {
+        "token": token,
+        "user": user,
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "qr": qr_svg(totp_uri(secret, user.email)),
+        "errors": errors,
+    }
+    return render(request, "auth/enrol.html", context, status_code=status)
+
+
+@router.post("/invitations/{token}/mfa", name="auth:invitation-mfa")
+def invitation_mfa(
+    request: Request,
+    token: str,
+    db: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    now = utcnow()
+    invitation_row, user = accounts.open_invitation(db, token, now)
+    if not user.password_hash:
+        return RedirectResponse(str(request.url_for("auth:invitation", token=token)), status_code=303)
+    try:
+        codes = accounts.confirm_mfa(db, auth.keys(request), user, code, now=now)
+    except InvalidInput as problem:
+        return enrolment_page(request, token, user, {"code": problem.message}, status=422)
+    invitation_row.used_at = now
+    db.add(invitation_row)
+    session_token = sessions.start_session(
+        db,
+        user,
+        mfa_passed=True,
+        now=now,
+        timeouts=auth.timeouts(settings),
+        address=address(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    principal = auth.Principal(user, db.get_one(Organisation, user.organisation_id), None)
+    auth.record(request, db, principal, "mfa_enrolled", object_type="user", object_id=user.id)
+    db.commit()
+    response = render(request, "auth/recovery_codes.html", {"codes": codes, "first_time": True})
+    response.headers["Cache-Control"] = "no-store"
+    auth.set_session_cookie(response, settings, session_token)
+    return response

@@ -1,0 +1,111 @@
+"""Plain factory functions for tests: organisations, users, engagements, signed-in clients."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from app.db import session_scope
+from app.models import Engagement, EngagementCatalogue, Organisation, OrgKind, User, utcnow
+from app.security import Keys, keyed_hash, totp_code
+from app.services import accounts, sessions
+from app.web.auth import session_cookie_name, timeouts
+
+PASSWORD = "a long test passphrase"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Person:
+    user: User
+    organisation: Organisation
+    totp_secret: str
+    password: str = PASSWORD
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+    def code(self, at: float | None = None) -> str:
+        return totp_code(self.totp_secret, time.time() if at is None else at)
+
+
+def make_org(engine: Engine, kind: str = "supplier", name: str | None = None) -> Organisation:
+    with session_scope(engine, write=True) as session:
+        org = accounts.create_organisation(
+            session, name=name or f"{kind.title()} {next(_counter)}", kind=kind
+        )
+        session.commit()
+        return org
+
+
+ROLE_KIND = {
+    "supplier_lead": "supplier",
+    "supplier_contributor": "supplier",
+    "buyer_advisor": "buyer",
+    "administrator": "operator",
+}
+
+
+def make_person(
+    engine: Engine, keys: Keys, role: str, org: Organisation | None = None, email: str | None = None
+) -> Person:
+    org = org or make_org(engine, ROLE_KIND[role])
+    with session_scope(engine, write=True) as session:
+        user = accounts.create_user(
+            session,
+            email=email or f"{role}.{next(_counter)}@example.com",
+            name=role.replace("_", " ").title(),
+            organisation_id=org.id,
+            role=role,
+        )
+        secret = accounts.enrol_for_script(session, keys, user, PASSWORD, now=utcnow())
+        session.commit()
+        return Person(user, org, secret)
+
+
+def make_engagement(engine: Engine, buyer: Organisation, supplier: Organisation) -> Engagement:
+    with session_scope(engine, write=True) as session:
+        engagement = Engagement(
+            reference=f"PR {next(_counter)}",
+            title="Secure transfer",
+            buyer_org_id=buyer.id,
+            supplier_org_id=supplier.id,
+            effective_on=date(2024, 7, 30),
+            workflow_profile="schedule-2-4",
+        )
+        session.add(engagement)
+        session.flush()
+        session.add(EngagementCatalogue(engagement_id=engagement.id, catalogue_id="cps-security-policy"))
+        session.commit()
+        return engagement
+
+
+def csrf_token(app: FastAPI, client: TestClient) -> str:
+    """Make sure the client has a CSRF cookie and return the matching form token."""
+    name = "__Host-attest_csrf" if app.state.settings.secure_cookies else "attest_csrf"
+    if name not in client.cookies:
+        client.get("/healthz")
+    return keyed_hash(app.state.keys.csrf, client.cookies[name])
+
+
+def sign_in(app: FastAPI, client: TestClient, person: Person) -> TestClient:
+    """Give `client` a full session for `person` without the sign-in pages (tested elsewhere)."""
+    settings = app.state.settings
+    with session_scope(app.state.engine, write=True) as session:
+        token = sessions.start_session(
+            session, person.user, mfa_passed=True, now=utcnow(), timeouts=timeouts(settings)
+        )
+        session.commit()
+    client.cookies.set(session_cookie_name(settings), token)
+    return client
+
+
+def kind(value: str) -> OrgKind:
+    return OrgKind(value)
