@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from app.domain.access import Role
@@ -30,6 +32,23 @@ NAMING_CONVENTION = {
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
+
+
+class EnumText(TypeDecorator[Any]):
+    """A string column that gives back the StrEnum it was given (no database enum type)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else str(self.enum(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else self.enum(value)
 
 
 def utcnow() -> datetime:
@@ -55,7 +74,7 @@ class Organisation(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
-    kind: OrgKind = Field(sa_column=Column(String(16), nullable=False))
+    kind: OrgKind = Field(sa_column=Column(EnumText(OrgKind, 16), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
@@ -66,7 +85,7 @@ class User(SQLModel, table=True):
     email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
     name: str = Field(max_length=200)
     organisation_id: str = Field(foreign_key="organisation.id", index=True, max_length=32)
-    role: Role = Field(sa_column=Column(String(32), nullable=False))
+    role: Role = Field(sa_column=Column(EnumText(Role, 32), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     password_hash: str | None = Field(default=None, max_length=256)
     totp_secret_encrypted: str | None = Field(default=None, max_length=256)

@@ -147,3 +147,87 @@ def test_serve_answers_home_and_readyz(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_scripts_can_drive_accounts_and_the_api(tmp_path: Path) -> None:
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    key = {"ATTEST_SECRET_KEY": "cli-test-secret-" + "y" * 32}
+    org = json.loads(
+        run(tmp_path, "orgs", "create", "--name", "Acme Ltd", "--kind", "supplier", "--json", **key).stdout
+    )
+    invited = json.loads(
+        run(
+            tmp_path,
+            "users",
+            "create",
+            "--email",
+            "Ann@Acme.example",
+            "--org",
+            "Acme Ltd",
+            "--role",
+            "supplier_lead",
+            "--json",
+            **key,
+        ).stdout
+    )
+    assert invited["invitation_url"].startswith("http://127.0.0.1:8000/invitations/inv_")
+    scripted = json.loads(
+        run(
+            tmp_path,
+            "users",
+            "create",
+            "--email",
+            "bot@acme.example",
+            "--org",
+            org["id"],
+            "--role",
+            "supplier_contributor",
+            "--password",
+            "a long scripted passphrase",
+            "--json",
+            **key,
+        ).stdout
+    )
+    assert len(scripted["totp_secret"]) >= 32
+    token = json.loads(
+        run(tmp_path, "tokens", "create", "--email", "bot@acme.example", "--json", **key).stdout
+    )
+    assert token["token"].startswith("att_")
+    refused = run(tmp_path, "tokens", "create", "--email", "ann@acme.example", **key)
+    assert refused.returncode == 2 and "has not finished setting up" in refused.stderr
+    duplicate = run(tmp_path, "orgs", "create", "--name", "Acme Ltd", "--kind", "supplier", **key)
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
+    bad_role = run(
+        tmp_path, "users", "create", "--email", "c@acme.example", "--org", "Acme Ltd", "--role", "boss", **key
+    )
+    assert bad_role.returncode == 2 and "Role must be" in bad_role.stderr
+
+    settings = make_settings(
+        tmp_path, f"sqlite:///{tmp_path / 'var' / 'attest.db'}", secret_key=key["ATTEST_SECRET_KEY"]
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        me = client.get("/api/me", headers={"Authorization": f"Bearer {token['token']}"}).json()
+    app.state.engine.dispose()
+    assert me["email"] == "bot@acme.example" and me["organisation"]["name"] == "Acme Ltd"
+
+    assert run(tmp_path, "users", "disable", "--email", "bot@acme.example", **key).returncode == 0
+    verified = json.loads(run(tmp_path, "audit", "verify", "--json", **key).stdout)
+    assert verified["ok"] and verified["checked"] >= 5
+    assert run(tmp_path, "audit", "checkpoint", **key).returncode == 0
+
+    database = sqlite3.connect(tmp_path / "var" / "attest.db")
+    database.execute("DROP TRIGGER audit_event_no_update")
+    database.execute("UPDATE audit_event SET action = 'nothing' WHERE seq = 2")
+    database.commit()
+    database.close()
+    broken = run(tmp_path, "audit", "verify", **key)
+    assert broken.returncode == 1
+    assert "BROKEN at record 2" in broken.stdout

@@ -47,9 +47,10 @@ def show_engagement(
     """One engagement; someone else's answers 404 (and the attempt is audited)."""
     engagement = db.get(Engagement, engagement_id)
     if engagement is None:
-        raise NotFound(f"No engagement {engagement_id!r}.")
+        raise NotFound("No such engagement.")
     auth.authorise(
         request,
+        db,
         principal,
         Action.VIEW_ENGAGEMENT,
         engagements.parties(engagement),

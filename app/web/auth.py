@@ -23,7 +23,7 @@ from app.models import Organisation, User, utcnow
 from app.security import Keys
 from app.services import audit, sessions
 from app.web import csrf
-from app.web.deps import SessionDep
+from app.web.deps import SAFE_METHODS, SessionDep
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +119,20 @@ def record(
     audit.record(db, keys(request).audit, who(request, principal), action, **fields)
 
 
-def record_denied(request: Request, principal: Principal | None, action: str, **fields: Any) -> None:
-    """Audit a refusal in its own transaction, so it is kept although the request fails."""
+def record_denied(
+    request: Request, db: Session, principal: Principal | None, action: str, **fields: Any
+) -> None:
+    """Audit a refusal and commit it at once, so it is kept although the request fails.
+
+    Unsafe requests already hold the write lock in `db` (BEGIN IMMEDIATE on SQLite): their
+    work so far is rolled back and the refusal is written there. Reads write it in a short
+    transaction of its own.
+    """
+    if request.method not in SAFE_METHODS:
+        db.rollback()
+        audit.record(db, keys(request).audit, who(request, principal), action, outcome="denied", **fields)
+        db.commit()
+        return
     with session_scope(request.app.state.engine, write=True) as writer:
         audit.record(writer, keys(request).audit, who(request, principal), action, outcome="denied", **fields)
         writer.commit()
@@ -128,6 +140,7 @@ def record_denied(request: Request, principal: Principal | None, action: str, **
 
 def authorise(
     request: Request,
+    db: Session,
     principal: Principal,
     action: Action,
     parties: Parties | None,
@@ -141,13 +154,14 @@ def authorise(
         return
     record_denied(
         request,
+        db,
         principal,
         action.value,
         object_type=object_type,
         object_id=object_id,
         engagement_id=engagement_id,
     )
-    raise NotFound(f"No {object_type.replace('_', ' ')} {object_id!r}.")
+    raise NotFound(f"No such {object_type.replace('_', ' ')}.")
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str | None) -> None:

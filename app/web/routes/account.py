@@ -77,7 +77,9 @@ def revoke_token(
     try:
         sessions.revoke_token(db, principal.user.id, token_id, now=utcnow())
     except NotFound:
-        auth.record_denied(request, principal, "token_revoked", object_type="api_token", object_id=token_id)
+        auth.record_denied(
+            request, db, principal, "token_revoked", object_type="api_token", object_id=token_id
+        )
         raise
     auth.record(request, db, principal, "token_revoked", object_type="api_token", object_id=token_id)
     db.commit()
@@ -91,7 +93,9 @@ def revoke_session(
     try:
         sessions.own_session(db, principal.user.id, session_id)
     except NotFound:
-        auth.record_denied(request, principal, "session_ended", object_type="session", object_id=session_id)
+        auth.record_denied(
+            request, db, principal, "session_ended", object_type="session", object_id=session_id
+        )
         raise
     sessions.end_session(db, session_id, now=utcnow())
     auth.record(request, db, principal, "session_ended", object_type="session", object_id=session_id)

@@ -20,9 +20,11 @@ from app.web.templating import render
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(auth.require_principal)])
 
 
-def require(request: Request, principal: auth.Principal, action: Action) -> None:
+def require(request: Request, db: SessionDep, principal: auth.Principal, action: Action) -> None:
     if not can(principal.actor, action):
-        auth.record_denied(request, principal, action.value, object_type="page", object_id=request.url.path)
+        auth.record_denied(
+            request, db, principal, action.value, object_type="page", object_id=request.url.path
+        )
         raise NotFound("There is nothing at this address.")
 
 
@@ -41,7 +43,7 @@ def organisations_page(
 
 @router.get("/organisations", name="admin:organisations")
 def organisations(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    require(request, principal, Action.MANAGE_ORGANISATIONS)
+    require(request, db, principal, Action.MANAGE_ORGANISATIONS)
     return organisations_page(request, db)
 
 
@@ -53,7 +55,7 @@ def create_organisation(
     name: Annotated[str, Form(max_length=300)] = "",
     kind: Annotated[str, Form(max_length=20)] = "supplier",
 ) -> Response:
-    require(request, principal, Action.MANAGE_ORGANISATIONS)
+    require(request, db, principal, Action.MANAGE_ORGANISATIONS)
     try:
         org = accounts.create_organisation(db, name=name, kind=kind)
     except AttestError as problem:
@@ -98,7 +100,7 @@ def users_page(
 
 @router.get("/users", name="admin:users")
 def users(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    require(request, principal, Action.INVITE_TEAM)
+    require(request, db, principal, Action.INVITE_TEAM)
     return users_page(request, db, principal)
 
 
@@ -117,7 +119,7 @@ def create_user(
     organisation_id: Annotated[str, Form(max_length=64)] = "",
     role: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    require(request, principal, Action.INVITE_TEAM)
+    require(request, db, principal, Action.INVITE_TEAM)
     form = {"email": email, "name": name, "organisation_id": organisation_id, "role": role}
     try:
         user = accounts.create_user(
@@ -157,7 +159,7 @@ def managed_user(
     try:
         return accounts.manageable_user(db, principal.actor, user_id)
     except NotFound:
-        auth.record_denied(request, principal, action, object_type="user", object_id=user_id)
+        auth.record_denied(request, db, principal, action, object_type="user", object_id=user_id)
         raise
 
 

@@ -81,7 +81,7 @@ def index(
     until: str = Query("", max_length=10),
     before: int | None = Query(None, ge=1),
 ) -> Response:
-    require(request, principal, Action.VIEW_AUDIT)
+    require(request, db, principal, Action.VIEW_AUDIT)
     filters = filters_from(action, outcome, actor, object_id, since, until, before)
     events = audit_log.page(db, principal.actor, filters)
     query = {
@@ -104,6 +104,7 @@ def index(
 @router.get("/export.csv", name="audit:export")
 def export(
     request: Request,
+    db: SessionDep,
     principal: auth.CurrentPrincipal,
     action: str = Query("", max_length=64),
     outcome: str = Query("", max_length=16),
@@ -112,7 +113,7 @@ def export(
     since: str = Query("", max_length=10),
     until: str = Query("", max_length=10),
 ) -> Response:
-    require(request, principal, Action.VIEW_AUDIT)
+    require(request, db, principal, Action.VIEW_AUDIT)
     filters = filters_from(action, outcome, actor, object_id, since, until, None)
     engine = request.app.state.engine
     viewer: Actor = principal.actor

@@ -1,0 +1,286 @@
+"""Tenant isolation: every route that takes an object id, for every role, own and other organisation.
+
+Cross-tenant requests get 404, leak nothing, and leave exactly one `denied` audit event.
+A meta-test fails when a route is added without a place here (or in PUBLIC / REFERENCE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import select
+
+from app.db import session_scope
+from app.models import AuditEvent, Organisation, utcnow
+from app.security import Keys
+from app.services import sessions
+from tests.factories import Person, csrf_token, make_engagement, make_org, make_person, sign_in
+
+PUBLIC = {
+    "home:index",
+    "health:alive",
+    "health:ready",
+    "auth:sign-in",
+    "auth:sign-in-submit",
+    "auth:verify",
+    "auth:verify-submit",
+    "auth:sign-out",
+    "auth:invitation",
+    "auth:invitation-password",
+    "auth:invitation-mfa",
+    "static",
+    "openapi",
+}
+# Shared reference data: any signed-in user may read it; the ids are catalogue ids, not tenant objects.
+REFERENCE = {
+    "catalogues:index",
+    "catalogues:show",
+    "catalogues:control",
+    "api:catalogues",
+    "api:catalogue",
+    "api:control",
+    "api:catalogue-oscal",
+    "api:controls-search",
+}
+ROLES = ("supplier_lead", "supplier_contributor", "buyer_advisor", "administrator")
+
+
+@dataclass
+class World:
+    """Two buyer/supplier pairs, their people and engagements, and an administrator."""
+
+    app: FastAPI
+    keys: Keys
+    people: dict[str, Person]  # role -> person in tenant A (administrator: operator org)
+    others: dict[str, Person]  # role -> person in tenant B
+    engagement_a: str
+    engagement_b: str
+
+
+@pytest.fixture
+def world(app: FastAPI, keys: Keys) -> World:
+    engine = app.state.engine
+    buyer_a, supplier_a = make_org(engine, "buyer"), make_org(engine, "supplier")
+    buyer_b, supplier_b = make_org(engine, "buyer"), make_org(engine, "supplier")
+    org_for = {"supplier_lead": supplier_a, "supplier_contributor": supplier_a, "buyer_advisor": buyer_a}
+    other_for = {"supplier_lead": supplier_b, "supplier_contributor": supplier_b, "buyer_advisor": buyer_b}
+    people = {role: make_person(engine, keys, role, org_for.get(role)) for role in ROLES}
+    others = {role: make_person(engine, keys, role, other_for[role]) for role in ROLES if role in other_for}
+    return World(
+        app,
+        keys,
+        people,
+        others,
+        make_engagement(engine, buyer_a, supplier_a).id,
+        make_engagement(engine, buyer_b, supplier_b).id,
+    )
+
+
+def token_of(world: World, person: Person) -> str:
+    with session_scope(world.app.state.engine, write=True) as session:
+        row, _ = sessions.create_token(session, person.user, name="t", expires_days=30, now=utcnow())
+        session.commit()
+        return row.id
+
+
+def session_of(world: World, person: Person) -> str:
+    with session_scope(world.app.state.engine, write=True) as session:
+        sessions.start_session(
+            session,
+            person.user,
+            mfa_passed=True,
+            now=utcnow(),
+            timeouts=sessions.Timeouts(
+                __import__("datetime").timedelta(minutes=30), __import__("datetime").timedelta(hours=12)
+            ),
+        )
+        session.commit()
+        live = sessions.live_sessions(session, person.user.id, now=utcnow())
+        return live[-1].id
+
+
+@dataclass(frozen=True)
+class Case:
+    """One route: how to make an object the caller owns and one from the other tenant."""
+
+    name: str
+    method: str
+    path: str
+    own: Callable[[World, str], str]
+    other: Callable[[World, str], str]
+    allowed_roles: frozenset[str]  # roles for which the own object is accessible
+    admin_sees_other: bool = True
+
+
+def own_team_member(world: World, role: str) -> str:
+    return world.people["supplier_contributor"].user.id
+
+
+def other_team_member(world: World, role: str) -> str:
+    return world.others["supplier_contributor"].user.id
+
+
+CASES = [
+    Case(
+        "api:engagement",
+        "GET",
+        "/api/engagements/{}",
+        lambda w, r: w.engagement_a,
+        lambda w, r: w.engagement_b,
+        frozenset(ROLES),
+    ),
+    Case(
+        "account:revoke-token",
+        "POST",
+        "/account/tokens/{}/revoke",
+        lambda w, r: token_of(w, w.people[r]),
+        lambda w, r: token_of(w, w.others["supplier_lead"]),
+        frozenset(ROLES),
+        admin_sees_other=False,
+    ),
+    Case(
+        "account:revoke-session",
+        "POST",
+        "/account/sessions/{}/revoke",
+        lambda w, r: session_of(w, w.people[r]),
+        lambda w, r: session_of(w, w.others["supplier_lead"]),
+        frozenset(ROLES),
+        admin_sees_other=False,
+    ),
+    Case(
+        "admin:disable-user",
+        "POST",
+        "/admin/users/{}/disable",
+        own_team_member,
+        other_team_member,
+        frozenset({"supplier_lead", "administrator"}),
+    ),
+    Case(
+        "admin:enable-user",
+        "POST",
+        "/admin/users/{}/enable",
+        own_team_member,
+        other_team_member,
+        frozenset({"supplier_lead", "administrator"}),
+    ),
+    Case(
+        "admin:reinvite-user",
+        "POST",
+        "/admin/users/{}/invite",
+        own_team_member,
+        other_team_member,
+        frozenset({"supplier_lead", "administrator"}),
+    ),
+]
+MATRIX = {case.name for case in CASES}
+
+
+def denied_count(world: World) -> int:
+    with session_scope(world.app.state.engine) as session:
+        query = select(func.count()).select_from(AuditEvent).where(AuditEvent.outcome == "denied")
+        return int(session.exec(query).one())
+
+
+def call(world: World, client: TestClient, case: Case, object_id: str) -> tuple[int, str]:
+    path = case.path.format(object_id)
+    if case.method == "GET":
+        response = client.get(path, follow_redirects=False)
+    else:
+        response = client.post(
+            path, data={"csrf_token": csrf_token(world.app, client)}, follow_redirects=False
+        )
+    return response.status_code, response.text
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("role", ROLES)
+def test_tenant_matrix(world: World, case: Case, role: str) -> None:
+    person = world.people[role]
+    with TestClient(world.app) as client:
+        sign_in(world.app, client, person)
+        other_id = case.other(world, role)
+        before = denied_count(world)
+        status, body = call(world, client, case, other_id)
+        if role == "administrator" and case.admin_sees_other:
+            assert status in (200, 303), (status, body)
+        else:
+            assert status == 404, (status, body)
+            assert other_id not in body  # nothing about the object leaks, not even its id echoed
+            assert denied_count(world) == before + 1
+        own_id = case.own(world, role)
+        before = denied_count(world)
+        status, body = call(world, client, case, own_id)
+        if role in case.allowed_roles:
+            assert status in (200, 303), (status, body)
+            assert denied_count(world) == before
+        else:
+            assert status == 404
+            assert denied_count(world) == before + 1
+
+
+def flat_routes(app: FastAPI) -> list[tuple[str, str, set[str]]]:
+    """(name, path, methods) of every route, including those of included routers."""
+    out = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        methods = set(route.methods) if isinstance(route, APIRoute) else set()
+        out.append(
+            (str(getattr(route, "name", "")), str(context.path or getattr(route, "path", "")), methods)
+        )
+    return out
+
+
+def test_every_route_is_classified(app: FastAPI) -> None:
+    routes = flat_routes(app)
+    assert len(routes) > 30
+    with_ids = {name for name, path, _ in routes if "{" in path and name != "static"}
+    assert with_ids - PUBLIC - REFERENCE - MATRIX == set(), "add these routes to the tenant matrix"
+    assert {name for name, _, _ in routes} >= MATRIX
+
+
+def test_every_non_public_route_refuses_anonymous_callers(app: FastAPI, anonymous: TestClient) -> None:
+    token = csrf_token(app, anonymous)
+    checked = 0
+    for name, route_path, methods in flat_routes(app):
+        if name in PUBLIC or not methods:
+            continue
+        checked += 1
+        path = route_path.replace("{", "").replace("}", "")
+        for method in methods - {"HEAD"}:
+            data = {"csrf_token": token} if method != "GET" else None
+            response = anonymous.request(method, path, data=data, follow_redirects=False)
+            if path.startswith("/api"):
+                assert response.status_code == 401, (method, path, response.status_code)
+                assert response.json()["error"]["code"] == "unauthenticated"
+            else:
+                assert response.status_code == 303, (method, path, response.status_code)
+                assert response.headers["location"].startswith("/sign-in?next=")
+    assert checked > 20
+
+
+def test_cross_tenant_list_shows_only_own_engagements(world: World) -> None:
+    with TestClient(world.app) as client:
+        sign_in(world.app, client, world.people["supplier_lead"])
+        ids = {e["id"] for e in client.get("/api/engagements").json()}
+    assert ids == {world.engagement_a}
+
+
+def test_a_buyer_advisor_is_never_a_party_for_the_supplier_side(world: World) -> None:
+    from app.domain.access import Action, Actor, Parties, Role, can
+
+    # An organisation cannot be buyer and supplier of one engagement for deciding purposes.
+    same = Parties("org", "org")
+    advisor = Actor("u", "org", Role.BUYER_ADVISOR)
+    assert not can(advisor, Action.DECIDE_SUBMISSION, same)
+    assert not can(Actor("u", "s", Role.SUPPLIER_LEAD), Action.DECIDE_SUBMISSION, Parties("b", "s"))
+
+
+def org_names(world: World) -> list[str]:
+    with session_scope(world.app.state.engine) as session:
+        return [o.name for o in session.exec(select(Organisation))]
