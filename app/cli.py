@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app import __version__, migrate
 from app.catalogue import CatalogueError, cached_library
@@ -19,12 +19,13 @@ from app.checks import check_catalogues, check_database, check_writable_dir, pre
 from app.config import ConfigError, Settings, load_settings
 from app.db import make_engine, session_scope
 from app.domain.errors import AttestError
-from app.models import utcnow
+from app.models import Evidence, utcnow
 from app.security import Keys, totp_code
 from app.services import accounts, sessions
 from app.services import audit as audit_service
 from app.services.audit import Who
 from app.services.demo import DEMO_PASSWORD, load_demo
+from app.storage import make_store
 
 cli = typer.Typer(
     help="Attest: supplier security assurance for UK government contracts.",
@@ -120,8 +121,14 @@ def demo(as_json: JsonFlag = False) -> None:
         library = cached_library(str(Path(settings.controls_dir).resolve()))
     except CatalogueError as error:
         fail(f"ATTEST_CONTROLS_DIR: {error}")
-    with unit_of_work() as (session, _, keys):
-        result = load_demo(session, keys, available_catalogues={c.id for c in library.catalogues})
+    with unit_of_work() as (session, settings, keys):
+        result = load_demo(
+            session,
+            keys,
+            available_catalogues={c.id for c in library.catalogues},
+            library=library,
+            store=make_store(settings),
+        )
         session.commit()
     if as_json:
         typer.echo(
@@ -153,6 +160,35 @@ def demo_code(email: str) -> None:
             fail("demo-code works only for the demo accounts (@*.example) outside production")
         user = accounts.find_user(session, email)
         typer.echo(totp_code(accounts.totp_secret(keys, user), time.time()))
+
+
+@cli.command("verify-evidence")
+def verify_evidence(as_json: JsonFlag = False) -> None:
+    """Re-hash every stored evidence object; report mismatches, missing objects and orphans (exit 1)."""
+    with unit_of_work(write=False) as (session, settings, _):
+        store = make_store(settings)
+        expected = set(session.exec(select(Evidence.sha256)).all())
+        missing = sorted(k for k in expected if not store.exists(k))
+        corrupt = sorted(k for k in expected - set(missing) if store.hash_of(k) != k)
+        orphans = sorted(set(store.keys()) - expected)
+    payload = {"checked": len(expected), "missing": missing, "corrupt": corrupt, "orphans": orphans}
+    ok = not (missing or corrupt or orphans)
+    text = (
+        f"evidence store intact: {len(expected)} objects"
+        if ok
+        else f"evidence store problems: {len(missing)} missing, {len(corrupt)} corrupt, "
+        f"{len(orphans)} orphans: "
+        + ", ".join(
+            [
+                *(f"missing {k}" for k in missing),
+                *(f"corrupt {k}" for k in corrupt),
+                *(f"orphan {k}" for k in orphans),
+            ]
+        )
+    )
+    emit(as_json, payload, text)
+    if not ok:
+        raise typer.Exit(code=1)
 
 
 @orgs_cli.command("create")

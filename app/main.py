@@ -9,17 +9,30 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
+from app.api import assessment as assessment_api
 from app.api import catalogues as catalogues_api
 from app.api import engagements as engagements_api
 from app.catalogue import cached_library
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.security import Keys
+from app.storage import make_store
 from app.web.auth import csrf_guard, require_principal
 from app.web.csrf import CsrfCookieMiddleware
 from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
-from app.web.routes import account, admin, audit, auth, catalogues, health, home
+from app.web.routes import (
+    account,
+    admin,
+    assessment,
+    audit,
+    auth,
+    catalogues,
+    engagements,
+    evidence,
+    health,
+    home,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -40,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.effective_database_url)
     app.state.library = cached_library(str(Path(settings.controls_dir).resolve()))
     app.state.keys = Keys(settings.audit_key or settings.resolved_secret_key())
+    app.state.store = make_store(settings)
 
     install_error_handlers(app)
     signed_in = [Depends(require_principal)]
@@ -49,9 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+    app.include_router(engagements.router)
+    app.include_router(assessment.router)
+    app.include_router(evidence.router)
     app.include_router(catalogues.router, dependencies=signed_in)
     app.include_router(catalogues_api.router, dependencies=signed_in)
     app.include_router(engagements_api.router)
+    app.include_router(assessment_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(UnhandledErrorMiddleware)

@@ -238,3 +238,84 @@ class AuditPrunePermit(SQLModel, table=True):
     __tablename__ = "audit_prune_permit"
 
     id: int = Field(default=1, primary_key=True)
+
+
+class ScopingAnswer(SQLModel, table=True):
+    """The supplier's yes/no answer to one scoping question for one engagement."""
+
+    __tablename__ = "scoping_answer"
+
+    engagement_id: str = Field(foreign_key="engagement.id", primary_key=True, max_length=32)
+    question_id: str = Field(primary_key=True, max_length=64)
+    answer: bool = Field(sa_column=Column(Boolean, nullable=False))
+    answered_by_id: str = Field(max_length=32)
+    answered_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class ControlResponse(SQLModel, table=True):
+    """The supplier's answer to one control in one engagement."""
+
+    __tablename__ = "control_response"
+    __table_args__ = (UniqueConstraint("engagement_id", "control_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    engagement_id: str = Field(foreign_key="engagement.id", index=True, max_length=32)
+    control_id: str = Field(max_length=64)
+    status: str = Field(max_length=20)
+    statement: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    justification: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    owner_id: str | None = Field(default=None, foreign_key="user_account.id", max_length=32)
+    planned_change: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    target_on: date | None = None
+    version: int = Field(default=1)
+    updated_by_id: str = Field(max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class ResponseChange(SQLModel, table=True):
+    """History: every change to a response, who made it, when, and the values before and after."""
+
+    __tablename__ = "response_change"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    engagement_id: str = Field(foreign_key="engagement.id", max_length=32)
+    control_id: str = Field(max_length=64)
+    changed_by_id: str = Field(max_length=32)
+    changed_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    before: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    after: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Evidence(SQLModel, table=True):
+    """A file in a supplier's evidence library. New versions supersede; nothing is overwritten."""
+
+    __tablename__ = "evidence"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    supplier_org_id: str = Field(foreign_key="organisation.id", index=True, max_length=32)
+    family_id: str = Field(index=True, max_length=32)  # the first version's id
+    version: int = Field(default=1)
+    superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    title: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    marking: str = Field(default="OFFICIAL", max_length=20)
+    file_name: str = Field(max_length=200)
+    media_type: str = Field(max_length=100)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str = Field(max_length=64, index=True)
+    effective_on: date | None = None
+    expires_on: date | None = None
+    uploaded_by_id: str = Field(max_length=32)
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class EvidenceLink(SQLModel, table=True):
+    """Evidence linked to a control in an engagement: what shares it with that engagement's buyer."""
+
+    __tablename__ = "evidence_link"
+
+    engagement_id: str = Field(foreign_key="engagement.id", primary_key=True, max_length=32)
+    control_id: str = Field(primary_key=True, max_length=64)
+    evidence_id: str = Field(foreign_key="evidence.id", primary_key=True, max_length=32, index=True)
+    linked_by_id: str = Field(max_length=32)
+    linked_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

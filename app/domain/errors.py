@@ -47,3 +47,15 @@ class Unauthenticated(AttestError):
     """The caller has not signed in (or the token is not valid)."""
 
     code = "unauthenticated"
+
+
+class PayloadTooLarge(AttestError):
+    """The upload is bigger than the configured limit."""
+
+    code = "too_large"
+
+
+class UnsupportedType(AttestError):
+    """The upload's real content is not on the allow-list."""
+
+    code = "unsupported_media_type"

@@ -178,3 +178,7 @@ def set_session_cookie(response: Response, settings: Settings, token: str | None
         samesite="lax",
         max_age=settings.session_absolute_hours * 3600,
     )
+
+
+def can_act(principal: Principal, action: Action) -> bool:
+    return can(principal.actor, action)

@@ -97,9 +97,12 @@ async def check(request: Request, key: bytes, base_url: str) -> None:
     if getattr(request.state, "csrf_cookie_fresh", True):
         raise Forbidden(FAILED)
     supplied = request.headers.get(HEADER, "")
-    if not supplied and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
+    content_type = request.headers.get("content-type", "")
+    if not supplied and content_type.startswith("multipart/form-data"):
+        # Uploads are streamed, never parsed here: the token comes in the header (htmx, fetch)
+        # or in the form's action URL for plain forms.
+        supplied = request.query_params.get(FORM_FIELD, "")
+    elif not supplied and content_type.startswith("application/x-www-form-urlencoded"):
         form = await request.form()
         value = form.get(FORM_FIELD)
         supplied = value if isinstance(value, str) else ""

@@ -25,7 +25,9 @@ from app.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     Unauthenticated,
+    UnsupportedType,
 )
 from app.web.htmx import is_htmx
 from app.web.templating import render
@@ -38,6 +40,8 @@ STATUS_BY_ERROR: dict[type[AttestError], int] = {
     Conflict: 409,
     Forbidden: 403,
     Unauthenticated: 401,
+    PayloadTooLarge: 413,
+    UnsupportedType: 415,
 }
 CODE_BY_STATUS = {
     400: "bad_request",

@@ -1,0 +1,221 @@
+"""Answering controls: set a response (with history), and offer the answer to mapped controls."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.domain.access import Action, Actor, can
+from app.domain.catalogue import Control, Library
+from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.models import ControlResponse, Engagement, EvidenceLink, ResponseChange, User, utcnow
+from app.services.engagements import catalogue_ids, parties
+
+STATUSES = ("met", "partially_met", "not_met", "not_applicable")
+STATUS_LABELS = {
+    "met": "Met",
+    "partially_met": "Partially met",
+    "not_met": "Not met",
+    "not_applicable": "Not applicable",
+}
+MAX_TEXT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseInput:
+    status: str
+    statement: str = ""
+    justification: str = ""
+    owner_id: str | None = None
+    planned_change: str = ""
+    target_date: str | None = None
+    expected_version: int | None = None  # optimistic concurrency: reject if someone saved since
+
+
+def engagement_control(
+    library: Library, session: Session, engagement: Engagement, control_id: str
+) -> Control:
+    control = library.controls.get(control_id)
+    if control is None or control.catalogue_id not in catalogue_ids(session, engagement.id):
+        raise NotFound("No such control in this engagement.")
+    return control
+
+
+def snapshot(row: ControlResponse | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {
+        "status": row.status,
+        "statement": row.statement,
+        "justification": row.justification,
+        "owner_id": row.owner_id,
+        "planned_change": row.planned_change,
+        "target_date": row.target_on.isoformat() if row.target_on else None,
+    }
+
+
+def validate(
+    session: Session, engagement: Engagement, data: ResponseInput
+) -> tuple[dict[str, str], date | None]:
+    problems: dict[str, str] = {}
+    if data.status not in STATUSES:
+        problems["status"] = "Choose met, partially met, not met or not applicable."
+    if data.status == "not_applicable" and not data.justification.strip():
+        problems["justification"] = "Say why this control does not apply."
+    for field in ("statement", "justification", "planned_change"):
+        if len(getattr(data, field)) > MAX_TEXT:
+            problems[field] = f"Keep this under {MAX_TEXT} characters."
+    target: date | None = None
+    if data.target_date:
+        try:
+            target = date.fromisoformat(data.target_date)
+        except ValueError:
+            problems["target_date"] = "Enter the target date as YYYY-MM-DD."
+    if data.owner_id:
+        owner = session.get(User, data.owner_id)
+        if owner is None or owner.organisation_id != engagement.supplier_org_id or owner.disabled_at:
+            problems["owner_id"] = "The owner must be an active member of the supplier."
+    return problems, target
+
+
+def set_response(
+    session: Session,
+    library: Library,
+    engagement: Engagement,
+    actor: Actor,
+    control_id: str,
+    data: ResponseInput,
+) -> ControlResponse:
+    """Save the supplier's answer to one control; every change is kept as history."""
+    if not can(actor, Action.ANSWER_CONTROL, parties(engagement)):
+        raise Forbidden("Only the supplier answers controls.")
+    engagement_control(library, session, engagement, control_id)
+    problems, target = validate(session, engagement, data)
+    if problems:
+        raise InvalidInput(next(iter(problems.values())), details=problems)
+    row = session.exec(
+        select(ControlResponse).where(
+            ControlResponse.engagement_id == engagement.id, ControlResponse.control_id == control_id
+        )
+    ).first()
+    if data.expected_version is not None and (row.version if row else 0) != data.expected_version:
+        raise Conflict("Someone else saved this control since you opened it. Reload to see their answer.")
+    before = snapshot(row)
+    if row is None:
+        row = ControlResponse(
+            engagement_id=engagement.id,
+            control_id=control_id,
+            status=data.status,
+            updated_by_id=actor.user_id,
+        )
+    else:
+        row.version += 1
+    row.status = data.status
+    row.statement = data.statement.strip()
+    row.justification = data.justification.strip() if data.status == "not_applicable" else ""
+    row.owner_id = data.owner_id or None
+    row.planned_change = data.planned_change.strip() if data.status in ("not_met", "partially_met") else ""
+    row.target_on = target if data.status in ("not_met", "partially_met") else None
+    row.updated_by_id, row.updated_at = actor.user_id, utcnow()
+    after = snapshot(row)
+    session.add(row)
+    if before != after:
+        session.add(
+            ResponseChange(
+                engagement_id=engagement.id,
+                control_id=control_id,
+                changed_by_id=actor.user_id,
+                before=json.dumps(before, sort_keys=True),
+                after=json.dumps(after, sort_keys=True),
+            )
+        )
+    session.flush()
+    return row
+
+
+def responses_by_control(session: Session, engagement_id: str) -> dict[str, ControlResponse]:
+    rows = session.exec(select(ControlResponse).where(ControlResponse.engagement_id == engagement_id))
+    return {row.control_id: row for row in rows}
+
+
+def history(session: Session, engagement_id: str, control_id: str) -> list[ResponseChange]:
+    query = (
+        select(ResponseChange)
+        .where(ResponseChange.engagement_id == engagement_id, ResponseChange.control_id == control_id)
+        .order_by(col(ResponseChange.id).desc())
+    )
+    return list(session.exec(query))
+
+
+def mapped_in_engagement(library: Library, catalogue_list: list[str], control_id: str) -> list[Control]:
+    """Controls of the engagement's other catalogues mapped to this one (either direction)."""
+    wanted = set(catalogue_list)
+    out = []
+    for link in library.links.get(control_id, ()):
+        other = library.controls[link.control_id]
+        if other.catalogue_id in wanted and other.catalogue_id != library.controls[control_id].catalogue_id:
+            out.append(other)
+    return out
+
+
+def apply_to_mapped(
+    session: Session,
+    library: Library,
+    engagement: Engagement,
+    actor: Actor,
+    control_id: str,
+    target_ids: list[str],
+) -> list[str]:
+    """Copy this control's answer and evidence links to chosen mapped controls (never silently)."""
+    source = responses_by_control(session, engagement.id).get(control_id)
+    if source is None:
+        raise InvalidInput("Answer this control first, then apply the answer to its mapped controls.")
+    allowed = {c.id for c in mapped_in_engagement(library, catalogue_ids(session, engagement.id), control_id)}
+    chosen = [t for t in target_ids if t in allowed]
+    if not chosen:
+        raise InvalidInput("Choose at least one mapped control.", details={"targets": "none chosen"})
+    links = session.exec(
+        select(EvidenceLink).where(
+            EvidenceLink.engagement_id == engagement.id, EvidenceLink.control_id == control_id
+        )
+    ).all()
+    existing_links = {
+        (link.control_id, link.evidence_id)
+        for link in session.exec(
+            select(EvidenceLink).where(
+                EvidenceLink.engagement_id == engagement.id, col(EvidenceLink.control_id).in_(chosen)
+            )
+        )
+    }
+    for target in chosen:
+        set_response(
+            session,
+            library,
+            engagement,
+            actor,
+            target,
+            ResponseInput(
+                status=source.status,
+                statement=source.statement,
+                justification=source.justification,
+                owner_id=source.owner_id,
+                planned_change=source.planned_change,
+                target_date=source.target_on.isoformat() if source.target_on else None,
+            ),
+        )
+        for link in links:
+            if (target, link.evidence_id) not in existing_links:
+                session.add(
+                    EvidenceLink(
+                        engagement_id=engagement.id,
+                        control_id=target,
+                        evidence_id=link.evidence_id,
+                        linked_by_id=actor.user_id,
+                    )
+                )
+    session.flush()
+    return chosen
