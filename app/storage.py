@@ -142,6 +142,7 @@ class _SpooledUpload:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+            self._file = None
             self._sniffed = True
             self._media_type = sniff_file(self.path, self.head, self._filename, self._text.is_text())
         return self._media_type

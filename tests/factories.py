@@ -109,3 +109,40 @@ def sign_in(app: FastAPI, client: TestClient, person: Person) -> TestClient:
 
 def kind(value: str) -> OrgKind:
     return OrgKind(value)
+
+
+def make_evidence(
+    app: FastAPI,
+    engagement: Engagement,
+    person: Person,
+    *,
+    data: bytes = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n",
+    control_ids: tuple[str, ...] = ("CPS-1.1",),
+    title: str = "Policy",
+    expires_on: str = "",
+) -> str:
+    """Store bytes and register them as the supplier's evidence linked to controls; returns the id."""
+    from datetime import date as date_type
+
+    from app.domain.access import Actor
+    from app.services import evidence as evidence_service
+
+    store = app.state.store
+    with store.begin(filename="policy.pdf") as upload:
+        upload.write(data)
+        media_type = upload.sniff() or "application/pdf"
+        stored = upload.finish()
+    actor = Actor(person.user.id, person.user.organisation_id, person.user.role)
+    with session_scope(app.state.engine, write=True) as session:
+        row = evidence_service.register(
+            session,
+            engagement,
+            actor,
+            evidence_service.StoredFile(stored.key, stored.size, media_type, "policy.pdf"),
+            evidence_service.EvidenceMeta(title=title, kind="policy"),
+            list(control_ids),
+            effective_on=None,
+            expires_on=date_type.fromisoformat(expires_on) if expires_on else None,
+        )
+        session.commit()
+        return row.id

@@ -186,9 +186,12 @@ def link(
 ) -> None:
     if not can(actor, Action.UPLOAD_EVIDENCE, parties(engagement)):
         raise Forbidden("Only the supplier links evidence.")
-    evidence = session.get(Evidence, evidence_id)
+    evidence = session.get(Evidence, evidence_id) if evidence_id else None
     if evidence is None or evidence.supplier_org_id != engagement.supplier_org_id:
-        raise NotFound("No such evidence.")
+        # The id comes from the form, not the address: a bad choice, not a missing page.
+        raise InvalidInput(
+            "Choose evidence from your organisation's library.", details={"evidence_id": "unknown"}
+        )
     if evidence.superseded_at is not None:
         raise InvalidInput("Link the newest version of this evidence.")
     known = session.get(EvidenceLink, (engagement.id, control_id, evidence_id))
