@@ -46,8 +46,8 @@ test: dev
 	$(BIN)/pytest
 
 lint: $(DEV_INSTALLED)
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy app
 
 format: $(DEV_INSTALLED)

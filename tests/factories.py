@@ -104,6 +104,7 @@ def sign_in(app: FastAPI, client: TestClient, person: Person) -> TestClient:
         )
         session.commit()
     client.cookies.set(session_cookie_name(settings), token)
+    client.headers["X-CSRF-Token"] = csrf_token(app, client)  # as htmx sends it from the page
     return client
 
 

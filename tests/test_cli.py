@@ -231,3 +231,21 @@ def test_scripts_can_drive_accounts_and_the_api(tmp_path: Path) -> None:
     broken = run(tmp_path, "audit", "verify", **key)
     assert broken.returncode == 1
     assert "BROKEN at record 2" in broken.stdout
+
+
+def test_demo_loads_a_part_answered_engagement_and_verify_evidence_finds_damage(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    demo = json.loads(run(tmp_path, "demo", "--json").stdout)
+    assert demo["created"] > 10
+    ok = json.loads(run(tmp_path, "verify-evidence", "--json").stdout)
+    assert ok["checked"] == 4 and not ok["missing"] and not ok["corrupt"] and not ok["orphans"]
+    objects = sorted((tmp_path / "evidence" / "objects").rglob("*"))
+    victim = next(p for p in objects if p.is_file())
+    victim.chmod(0o640)
+    victim.write_bytes(b"tampered")
+    orphan_dir = tmp_path / "evidence" / "objects" / "ff" / "ff"
+    orphan_dir.mkdir(parents=True, exist_ok=True)
+    (orphan_dir / ("f" * 64)).write_bytes(b"stray")
+    broken = run(tmp_path, "verify-evidence")
+    assert broken.returncode == 1
+    assert f"corrupt {victim.name}" in broken.stdout and f"orphan {'f' * 64}" in broken.stdout

@@ -33,7 +33,10 @@ def url_for(context: Context, name: str, /, **path_params: Any) -> str:
 def csrf_token(context: Context) -> str:
     """The CSRF token for this browser (see app.web.csrf)."""
     request: Request = context["request"]
-    return token_for(request.app.state.keys.csrf, request)
+    cached = getattr(request.state, "csrf_token", None)
+    if cached is None:
+        cached = request.state.csrf_token = token_for(request.app.state.keys.csrf, request)
+    return str(cached)
 
 
 @pass_context

@@ -79,7 +79,7 @@ async def receive_upload(
     if not uploads or form.file_name is None:
         raise InvalidInput("Choose a file to upload.", details={"file": "missing"})
     upload = uploads[0]
-    control_ids = form.fields.get("control_ids", []) or [
+    control_ids = [c for c in form.fields.get("control_ids", []) if c.strip()] or [
         c for c in [request.query_params.get("control_id")] if c
     ]
     name = safe_filename(form.file_name)
