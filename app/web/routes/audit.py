@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
@@ -47,25 +50,45 @@ def parse_day(value: str, field: str) -> datetime | None:
         raise InvalidInput(f"{field}: use a date like 2026-11-21.", details={"field": field}) from None
 
 
-def filters_from(
-    action: str,
-    outcome: str,
-    actor: str,
-    object_id: str,
-    since: str,
-    until: str,
-    before: int | None,
-) -> audit_log.AuditFilter:
-    end = parse_day(until, "until")
-    return audit_log.AuditFilter(
-        action=action.strip(),
-        outcome=outcome.strip(),
-        actor_user_id=actor.strip(),
-        object_id=object_id.strip(),
-        since=parse_day(since, "since"),
-        until=end + timedelta(days=1) if end else None,
-        before_seq=before,
-    )
+@dataclass(frozen=True)
+class AuditQuery:
+    """The filters of the audit page and its CSV export, from the query string."""
+
+    action: str = ""
+    outcome: str = ""
+    actor: str = ""
+    object_id: str = ""
+    since: str = ""
+    until: str = ""
+
+    def filters(self, before: int | None = None) -> audit_log.AuditFilter:
+        end = parse_day(self.until, "until")
+        return audit_log.AuditFilter(
+            action=self.action.strip(),
+            outcome=self.outcome.strip(),
+            actor_user_id=self.actor.strip(),
+            object_id=self.object_id.strip(),
+            since=parse_day(self.since, "since"),
+            until=end + timedelta(days=1) if end else None,
+            before_seq=before,
+        )
+
+    def query_string(self) -> str:
+        return urlencode({k: v for k, v in asdict(self).items() if v})
+
+
+def audit_query(
+    action: str = Query("", max_length=64),
+    outcome: str = Query("", max_length=16),
+    actor: str = Query("", max_length=64),
+    object_id: str = Query("", max_length=64),
+    since: str = Query("", max_length=10),
+    until: str = Query("", max_length=10),
+) -> AuditQuery:
+    return AuditQuery(action, outcome, actor, object_id, since, until)
+
+
+AuditQueryDep = Annotated[AuditQuery, Depends(audit_query)]
 
 
 @router.get("", name="audit:index")
@@ -73,48 +96,26 @@ def index(
     request: Request,
     db: SessionDep,
     principal: auth.CurrentPrincipal,
-    action: str = Query("", max_length=64),
-    outcome: str = Query("", max_length=16),
-    actor: str = Query("", max_length=64),
-    object_id: str = Query("", max_length=64),
-    since: str = Query("", max_length=10),
-    until: str = Query("", max_length=10),
+    query: AuditQueryDep,
     before: int | None = Query(None, ge=1),
 ) -> Response:
     require(request, db, principal, Action.VIEW_AUDIT)
-    filters = filters_from(action, outcome, actor, object_id, since, until, before)
-    events = audit_log.page(db, principal.actor, filters)
-    query = {
-        "action": action,
-        "outcome": outcome,
-        "actor": actor,
-        "object_id": object_id,
-        "since": since,
-        "until": until,
-    }
+    events = audit_log.page(db, principal.actor, query.filters(before))
     context = {
         "events": events,
-        "query": query,
+        "query": asdict(query),
         "next_before": events[-1].seq if len(events) == audit_log.PAGE_SIZE else None,
-        "csv_query": "&".join(f"{k}={v}" for k, v in query.items() if v),
+        "csv_query": query.query_string(),
     }
     return render(request, "audit/index.html", context)
 
 
 @router.get("/export.csv", name="audit:export")
 def export(
-    request: Request,
-    db: SessionDep,
-    principal: auth.CurrentPrincipal,
-    action: str = Query("", max_length=64),
-    outcome: str = Query("", max_length=16),
-    actor: str = Query("", max_length=64),
-    object_id: str = Query("", max_length=64),
-    since: str = Query("", max_length=10),
-    until: str = Query("", max_length=10),
+    request: Request, db: SessionDep, principal: auth.CurrentPrincipal, query: AuditQueryDep
 ) -> Response:
     require(request, db, principal, Action.VIEW_AUDIT)
-    filters = filters_from(action, outcome, actor, object_id, since, until, None)
+    filters = query.filters()
     engine = request.app.state.engine
     viewer: Actor = principal.actor
 

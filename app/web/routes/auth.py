@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.config import Settings
 from app.domain.errors import InvalidInput
 from app.models import Organisation, User, utcnow
 from app.services import accounts, sessions
@@ -30,6 +33,21 @@ def safe_next(target: str | None) -> str:
 
 def address(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+def begin_session(
+    request: Request, db: Session, settings: Settings, user: User, *, mfa_passed: bool, now: datetime
+) -> str:
+    """A new session for this browser (a fresh id at every sign-in step); returns the cookie value."""
+    return sessions.start_session(
+        db,
+        user,
+        mfa_passed=mfa_passed,
+        now=now,
+        timeouts=auth.timeouts(settings),
+        address=address(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
 
 
 @router.get("/sign-in", name="auth:sign-in")
@@ -73,15 +91,7 @@ def sign_in(
         return render(
             request, "auth/sign_in.html", {**context, "errors": {"email": message}}, status_code=422
         )
-    token = sessions.start_session(
-        db,
-        user,
-        mfa_passed=False,
-        now=now,
-        timeouts=auth.timeouts(settings),
-        address=address(request),
-        user_agent=request.headers.get("user-agent", ""),
-    )
+    token = begin_session(request, db, settings, user, mfa_passed=False, now=now)
     db.commit()
     response = RedirectResponse(
         str(request.url_for("auth:verify").include_query_params(next=safe_next(next))),
@@ -163,15 +173,7 @@ def verify(
             status_code=422,
         )
     sessions.end_session(db, session_id, now=now)
-    token = sessions.start_session(
-        db,
-        user,
-        mfa_passed=True,
-        now=now,
-        timeouts=auth.timeouts(settings),
-        address=address(request),
-        user_agent=request.headers.get("user-agent", ""),
-    )
+    token = begin_session(request, db, settings, user, mfa_passed=True, now=now)
     sessions.forget_failures(db, email=user.email, now=now)
     principal = auth.Principal(user, db.get_one(Organisation, user.organisation_id), None)
     auth.record(
@@ -272,15 +274,7 @@ def invitation_mfa(
         return enrolment_page(request, token, user, {"code": problem.message}, status=422)
     invitation_row.used_at = now
     db.add(invitation_row)
-    session_token = sessions.start_session(
-        db,
-        user,
-        mfa_passed=True,
-        now=now,
-        timeouts=auth.timeouts(settings),
-        address=address(request),
-        user_agent=request.headers.get("user-agent", ""),
-    )
+    session_token = begin_session(request, db, settings, user, mfa_passed=True, now=now)
     principal = auth.Principal(user, db.get_one(Organisation, user.organisation_id), None)
     auth.record(request, db, principal, "mfa_enrolled", object_type="user", object_id=user.id)
     db.commit()
