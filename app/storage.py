@@ -21,6 +21,7 @@ import re
 import tempfile
 import time
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ def check_key(key: str) -> str:
     return key
 
 
-class _SpooledUpload:
+class _SpooledUpload(ABC):
     """Streams to a temp file while hashing and counting; subclasses make it durable."""
 
     def __init__(self, spool_dir: Path, max_bytes: int, filename: str) -> None:
@@ -160,8 +161,9 @@ class _SpooledUpload:
         self._finished = True
         return stored
 
+    @abstractmethod
     def _commit(self, stored: StoredObject) -> None:
-        raise NotImplementedError
+        """Make the finished temp file durable under its key (each store's own way)."""
 
     def abort(self) -> None:
         """Discard the temp file; safe to call more than once."""

