@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.engagements import engagement_json
 from app.domain.access import Action
+from app.domain.errors import Forbidden
 from app.services import engagements, readiness, responses
 from app.web import auth
 from app.web.deps import LibraryDep, SessionDep
@@ -59,8 +60,6 @@ def create_engagement(
         auth.record_denied(
             request, db, principal, "engagement_created", object_type="engagement", object_id=""
         )
-        from app.domain.errors import Forbidden
-
         raise Forbidden("Only administrators and buyer advisors create engagements.")
     data = body.model_dump()
     data["effective_date"] = body.effective_date.isoformat()

@@ -189,6 +189,18 @@ class ExpiringEvidence:
         }
 
 
+def _score_dict(part: SectionScore | CatalogueScore) -> dict[str, Any]:
+    """The figures a section and a catalogue share, JSON-ready."""
+    return {
+        "id": part.id,
+        "title": part.title,
+        "score": part.score,
+        "earned": part.earned,
+        "possible": part.possible,
+        "counts": dict(part.counts),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class SectionScore:
     catalogue_id: str
@@ -200,14 +212,7 @@ class SectionScore:
     counts: dict[str, int] = field(hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "score": self.score,
-            "earned": self.earned,
-            "possible": self.possible,
-            "counts": dict(self.counts),
-        }
+        return _score_dict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,15 +226,7 @@ class CatalogueScore:
     sections: tuple[SectionScore, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "score": self.score,
-            "earned": self.earned,
-            "possible": self.possible,
-            "counts": dict(self.counts),
-            "sections": [s.to_dict() for s in self.sections],
-        }
+        return {**_score_dict(self), "sections": [s.to_dict() for s in self.sections]}
 
 
 @dataclass(frozen=True, slots=True)

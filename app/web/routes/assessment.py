@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import select
@@ -26,6 +27,22 @@ router = APIRouter(
     include_in_schema=False,
     dependencies=[Depends(auth.require_principal)],
 )
+
+
+def back_to_control(
+    request: Request,
+    db: SessionDep,
+    principal: auth.Principal,
+    engagement: Engagement,
+    control_id: str,
+    action: str,
+    **fields: Any,
+) -> Response:
+    """Audit the change, commit it once, and send the browser back to the control page."""
+    auth.record(request, db, principal, action, engagement_id=engagement.id, **fields)
+    db.commit()
+    url = request.url_for("assessment:control", engagement_id=engagement.id, control_id=control_id)
+    return RedirectResponse(str(url), status_code=303)
 
 
 def engagement_catalogue(
@@ -209,19 +226,17 @@ async def apply_mapped(
     data = await request.form()
     targets = [str(v) for v in data.getlist("targets")]
     applied = responses.apply_to_mapped(db, library, engagement, principal.actor, control_id, targets)
-    auth.record(
+    return back_to_control(
         request,
         db,
         principal,
+        engagement,
+        control_id,
         "response_applied_to_mapped",
         object_type="control",
         object_id=control_id,
-        engagement_id=engagement.id,
         details={"targets": applied},
     )
-    db.commit()
-    url = request.url_for("assessment:control", engagement_id=engagement.id, control_id=control_id)
-    return RedirectResponse(str(url), status_code=303)
 
 
 @router.post("/controls/{control_id}/links", name="assessment:link-evidence")
@@ -238,19 +253,18 @@ async def link_evidence(
     data = await request.form()
     evidence_id = str(data.get("evidence_id", ""))
     evidence.link(db, library, engagement, principal.actor, control_id, evidence_id)
-    auth.record(
+    response = back_to_control(
         request,
         db,
         principal,
+        engagement,
+        control_id,
         "evidence_linked",
         object_type="evidence",
         object_id=evidence_id,
-        engagement_id=engagement.id,
         details={"control_id": control_id},
     )
-    db.commit()
-    url = request.url_for("assessment:control", engagement_id=engagement.id, control_id=control_id)
-    return trigger(RedirectResponse(str(url), status_code=303), "readiness-changed")
+    return trigger(response, "readiness-changed")
 
 
 @router.post("/controls/{control_id}/links/{evidence_id}/remove", name="assessment:unlink-evidence")
@@ -264,16 +278,14 @@ def unlink_evidence(
 ) -> Response:
     engagement = engagement_for(request, db, principal, engagement_id, Action.UPLOAD_EVIDENCE)
     evidence.unlink(db, engagement, principal.actor, control_id, evidence_id)
-    auth.record(
+    return back_to_control(
         request,
         db,
         principal,
+        engagement,
+        control_id,
         "evidence_unlinked",
         object_type="evidence",
         object_id=evidence_id,
-        engagement_id=engagement.id,
         details={"control_id": control_id},
     )
-    db.commit()
-    url = request.url_for("assessment:control", engagement_id=engagement.id, control_id=control_id)
-    return RedirectResponse(str(url), status_code=303)

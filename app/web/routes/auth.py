@@ -35,6 +35,12 @@ def address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+def refuse_sign_in(request: Request, db: Session, user_id: str | None, **why: str) -> None:
+    """Audit a refused sign-in step (committed by the caller with the failure count)."""
+    fields = {"object_type": "user", "object_id": user_id} if user_id else {}
+    auth.record(request, db, None, "sign_in", outcome="denied", details=why, **fields)
+
+
 def begin_session(
     request: Request, db: Session, settings: Settings, user: User, *, mfa_passed: bool, now: datetime
 ) -> str:
@@ -67,7 +73,7 @@ def sign_in(
     now = utcnow()
     context = {"next": safe_next(next), "email": email}
     if sessions.throttle_state(db, email=email, address=address(request), now=now).blocked:
-        auth.record(request, db, None, "sign_in", outcome="denied", details={"reason": "throttled"})
+        refuse_sign_in(request, db, None, reason="throttled")
         db.commit()
         return render(
             request,
@@ -78,7 +84,7 @@ def sign_in(
     user = sessions.check_password(db, email=email, password=password)
     if user is None or user.disabled_at is not None:
         sessions.record_failure(db, email=email, address=address(request), now=now)
-        auth.record(request, db, None, "sign_in", outcome="denied", details={"step": "password"})
+        refuse_sign_in(request, db, None, step="password")
         db.commit()
         return render(
             request,
@@ -133,16 +139,7 @@ def verify(
     session_id, user = pending
     if sessions.throttle_state(db, email=user.email, address=address(request), now=now).blocked:
         sessions.end_session(db, session_id, now=now)
-        auth.record(
-            request,
-            db,
-            None,
-            "sign_in",
-            outcome="denied",
-            object_type="user",
-            object_id=user.id,
-            details={"reason": "throttled"},
-        )
+        refuse_sign_in(request, db, user.id, reason="throttled")
         db.commit()
         return render(
             request,
@@ -154,16 +151,7 @@ def verify(
     method = accounts.check_second_factor(db, keys, user, code, now=now)
     if method is None:
         sessions.record_failure(db, email=user.email, address=address(request), now=now)
-        auth.record(
-            request,
-            db,
-            None,
-            "sign_in",
-            outcome="denied",
-            object_type="user",
-            object_id=user.id,
-            details={"step": "second_factor"},
-        )
+        refuse_sign_in(request, db, user.id, step="second_factor")
         db.commit()
         errors = {"code": "That code is not right, or was already used. Enter the newest code."}
         return render(
