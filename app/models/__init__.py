@@ -1,0 +1,6 @@
+"""Database tables, one module per area. Every table names itself; constraints are named
+by convention (see base.py). Importing this package registers every table on `metadata`."""
+
+from app.models.approvals import *  # noqa: F403
+from app.models.base import *  # noqa: F403
+from app.models.core import *  # noqa: F403
