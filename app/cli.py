@@ -359,6 +359,18 @@ def serve(
     )
 
 
+@cli.command()
+def remind(
+    as_of: Annotated[str, typer.Option("--as-of", help="Evaluate this day (YYYY-MM-DD), not today.")] = "",
+    every: Annotated[str, typer.Option("--every", help="Run again after this interval (30m, 1h, 1d).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Send every reminder due since the last run, each exactly once (from cron, or with --every)."""
+    from app.cli_remind import remind_loop
+
+    remind_loop(as_of=as_of, every=every, as_json=as_json)
+
+
 def main() -> None:
     try:
         cli()

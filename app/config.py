@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     secret_key: str = ""
     base_url: str = DEV_BASE_URL
     mail_backend: Literal["console", "smtp"] = "console"
+    mail_from: str = "Attest <attest@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     max_upload_mb: int = Field(default=200, ge=1, le=10_240)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     cookie_secure: bool | None = None

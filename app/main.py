@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
+from app.api import approvals as approvals_api
 from app.api import assessment as assessment_api
 from app.api import catalogues as catalogues_api
 from app.api import engagements as engagements_api
@@ -24,6 +25,7 @@ from app.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.web.routes import (
     account,
     admin,
+    approvals,
     assessment,
     audit,
     auth,
@@ -66,10 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(engagements.router)
     app.include_router(assessment.router)
     app.include_router(evidence.router)
+    app.include_router(approvals.router)
     app.include_router(catalogues.router, dependencies=signed_in)
     app.include_router(catalogues_api.router, dependencies=signed_in)
     app.include_router(engagements_api.router)
     app.include_router(assessment_api.router)
+    app.include_router(approvals_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(UnhandledErrorMiddleware)

@@ -147,3 +147,46 @@ def make_evidence(
         )
         session.commit()
         return row.id
+
+
+def make_subcontractor(engine: Engine, supplier: Organisation, name: str, tier: str = "higher_risk") -> str:
+    from app.domain.certificates import Tier
+    from app.models import Subcontractor
+
+    with session_scope(engine, write=True) as session:
+        row = Subcontractor(supplier_org_id=supplier.id, name=name, tier=Tier(tier))
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def make_certificate(
+    engine: Engine,
+    supplier: Organisation,
+    scheme: str,
+    *,
+    issued_on: date = date(2025, 6, 1),
+    expires_on: date | None = None,
+    subcontractor_id: str | None = None,
+    provider: str = "",
+    created_by_id: str = "factory",
+) -> str:
+    """A certificate row as stored (no entry checks: tests use it to set up any state)."""
+    from app.domain.certificates import Scheme, default_expiry
+    from app.models import Certificate
+
+    with session_scope(engine, write=True) as session:
+        row = Certificate(
+            supplier_org_id=supplier.id,
+            subcontractor_id=subcontractor_id,
+            scheme=Scheme(scheme),
+            body="IASME" if scheme != "it_health_check" else "Pen Test Partners",
+            number=f"CERT-{next(_counter)}",
+            issued_on=issued_on,
+            expires_on=expires_on or default_expiry(Scheme(scheme), issued_on),
+            provider=provider or ("CREST" if scheme == "it_health_check" else ""),
+            created_by_id=created_by_id,
+        )
+        session.add(row)
+        session.commit()
+        return row.id

@@ -194,5 +194,5 @@ def get_readiness(
     """Readiness with counts, blockers, expiring evidence and the breakdown to every control."""
     engagement = engagement_for(request, db, principal, engagement_id)
     result = readiness.engagement_readiness(db, library, engagement, today=date.today())
-    may = readiness.may_process(result)
+    may = readiness.may_process(db, engagement, result, today=date.today())
     return {**result.to_dict(), "may_process_buyer_data": may.allowed, "reasons": list(may.reasons)}

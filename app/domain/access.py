@@ -4,7 +4,8 @@ Rules (product brief "Who uses it"; Schedule 2.4 Annex A1 5.2 least privilege an
 separation of duties; NCSC Cloud Principle 3 separation between customers):
 
 - A supplier lead or contributor acts only in engagements whose supplier is their
-  organisation; only the lead submits plans, notifies changes and invites people.
+  organisation; only the lead keeps the plan (risks, register, incident process, roles), submits
+  it, notifies changes and invites people.
 - A buyer advisor acts only in engagements whose buyer is their organisation, and
   only advisors decide submissions, never a member of the supplier.
 - An administrator manages organisations, users, engagements and catalogues, and
@@ -32,11 +33,15 @@ class Action(StrEnum):
     ANSWER_CONTROL = "answer_control"
     UPLOAD_EVIDENCE = "upload_evidence"
     SUBMIT_PLAN = "submit_plan"
+    MANAGE_PLAN = "manage_plan"
+    NOTIFY_CHANGE = "notify_change"
     DECIDE_SUBMISSION = "decide_submission"
     MANAGE_ORGANISATIONS = "manage_organisations"
     MANAGE_USERS = "manage_users"
     INVITE_TEAM = "invite_team"
     VIEW_AUDIT = "view_audit"
+    REVIEW_QUEUE = "review_queue"
+    MANAGE_CLOSURES = "manage_closures"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,8 @@ ENGAGEMENT_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.ANSWER_CONTROL: SUPPLIER_ROLES,
     Action.UPLOAD_EVIDENCE: SUPPLIER_ROLES,
     Action.SUBMIT_PLAN: frozenset({Role.SUPPLIER_LEAD}),
+    Action.MANAGE_PLAN: frozenset({Role.SUPPLIER_LEAD}),
+    Action.NOTIFY_CHANGE: frozenset({Role.SUPPLIER_LEAD}),
     Action.DECIDE_SUBMISSION: frozenset({Role.BUYER_ADVISOR}),
 }
 GLOBAL_ACTIONS: dict[Action, frozenset[Role]] = {
@@ -68,6 +75,8 @@ GLOBAL_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_USERS: frozenset({Role.ADMINISTRATOR}),
     Action.INVITE_TEAM: frozenset({Role.ADMINISTRATOR, Role.SUPPLIER_LEAD}),
     Action.VIEW_AUDIT: frozenset({Role.ADMINISTRATOR, Role.BUYER_ADVISOR}),
+    Action.REVIEW_QUEUE: frozenset({Role.BUYER_ADVISOR}),
+    Action.MANAGE_CLOSURES: frozenset({Role.BUYER_ADVISOR}),
 }
 
 

@@ -3,4 +3,6 @@ by convention (see base.py). Importing this package registers every table on `me
 
 from app.models.approvals import *  # noqa: F403
 from app.models.base import *  # noqa: F403
+from app.models.certificates import *  # noqa: F403
 from app.models.core import *  # noqa: F403
+from app.models.notifications import *  # noqa: F403

@@ -11,6 +11,8 @@ from sqlmodel import Session
 from app.domain.catalogue import Library
 from app.domain.readiness import CatalogueInfo, ControlInput, EvidenceItem, Readiness, Status, compute
 from app.models import Engagement
+from app.services import approvals
+from app.services.deadlines import engagement_deadlines, overdue_entries
 from app.services.engagements import applicability, catalogue_ids, engagement_controls, scoping_answers
 from app.services.evidence import links_by_control
 from app.services.responses import responses_by_control
@@ -59,8 +61,15 @@ def engagement_readiness(
     return compute(inputs, today=today, catalogues=infos)
 
 
-def may_process(readiness: Readiness) -> MayProcess:
+def may_process(session: Session, engagement: Engagement, readiness: Readiness, *, today: date) -> MayProcess:
+    """Yes only with no blockers, a current ISAS (Schedule 2.4 para 4.2(b)) and no Required
+    Changes Register entry past its agreed date (para 5.5(a): cease processing)."""
     reasons = [f"Blocker: {b.message}" for b in readiness.blockers]
-    # The approval workflow (ISAS) is the last gate; until a plan is approved the answer is no.
-    reasons.append("No Information Security Approval Statement has been issued for this engagement.")
-    return MayProcess(allowed=False, reasons=tuple(reasons))
+    if approvals.current_isas(session, engagement.id) is None:
+        reasons.append("No Information Security Approval Statement has been issued for this engagement.")
+    for late in overdue_entries(engagement_deadlines(session, engagement, today=today)):
+        reasons.append(
+            f"Must cease processing buyer data: {late.subject} was due on {late.due_on.isoformat()}"
+            " and is not implemented (Schedule 2.4 para 5.5)."
+        )
+    return MayProcess(allowed=not reasons, reasons=tuple(reasons))

@@ -7,7 +7,7 @@ from starlette.requests import Request
 
 from app.domain.access import Action
 from app.domain.errors import NotFound
-from app.models import Engagement
+from app.models import Engagement, Submission
 from app.services.engagements import parties
 from app.web import auth
 
@@ -34,3 +34,30 @@ def engagement_for(
         engagement_id=engagement_id,
     )
     return engagement
+
+
+def submission_for(
+    request: Request,
+    db: Session,
+    principal: auth.Principal,
+    submission_id: str,
+    action: Action = Action.VIEW_ENGAGEMENT,
+) -> tuple[Submission, Engagement]:
+    """A submission and its engagement if `principal` may do `action` there; otherwise 404."""
+    submission = db.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound("No such submission.")
+    engagement = db.get(Engagement, submission.engagement_id)
+    if engagement is None:
+        raise NotFound("No such submission.")
+    auth.authorise(
+        request,
+        db,
+        principal,
+        action,
+        parties(engagement),
+        object_type="submission",
+        object_id=submission_id,
+        engagement_id=engagement.id,
+    )
+    return submission, engagement

@@ -15,7 +15,7 @@ from app.domain.access import Action, can
 from app.domain.catalogue import Catalogue
 from app.domain.errors import AttestError, NotFound
 from app.models import Engagement, User
-from app.services import engagements, evidence, readiness, responses
+from app.services import approvals, engagements, evidence, readiness, responses
 from app.web import auth
 from app.web.deps import LibraryDep, SessionDep
 from app.web.htmx import is_htmx, trigger, vary_on_htmx
@@ -99,7 +99,7 @@ def work_view(
         "statuses": responses.STATUS_LABELS,
         "can_answer": can(principal.actor, Action.ANSWER_CONTROL, engagements.parties(engagement)),
         "readiness": result,
-        "may": readiness.may_process(result),
+        "may": readiness.may_process(db, engagement, result, today=date.today()),
     }
     block = "work_rows" if is_htmx(request) and request.headers.get("hx-target") == "work-rows" else None
     return vary_on_htmx(render(request, "assessment/work.html", context, block_name=block))
@@ -145,8 +145,18 @@ def control_page(
         "kinds": evidence.KINDS,
         "markings": evidence.MARKINGS,
         "json": json,
+        "rejection": rejection_for(db, engagement.id, control_id),
     }
     return render(request, "assessment/control.html", context, status_code=status_code)
+
+
+def rejection_for(db: SessionDep, engagement_id: str, control_id: str) -> tuple[str, str] | None:
+    """The open rejection notice's reason for this control, as (notice number, reason)."""
+    notice = approvals.open_rejection(db, engagement_id)
+    if notice is None:
+        return None
+    reason = approvals.control_reasons_of(notice).get(control_id)
+    return (notice.number, reason) if reason else None
 
 
 @router.get("/controls/{control_id}", name="assessment:control")

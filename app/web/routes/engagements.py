@@ -12,7 +12,8 @@ from starlette.responses import RedirectResponse, Response
 from app.domain.access import Action, Role, can
 from app.domain.errors import AttestError
 from app.models import Organisation, OrgKind
-from app.services import engagements, readiness
+from app.services import approvals, engagements, readiness
+from app.services.deadlines import engagement_deadlines
 from app.web import auth
 from app.web.deps import LibraryDep, SessionDep
 from app.web.htmx import is_htmx, vary_on_htmx
@@ -133,9 +134,11 @@ def show(
         "engagement": engagement,
         "names": names,
         "readiness": result,
-        "may": readiness.may_process(result),
+        "may": readiness.may_process(db, engagement, result, today=date.today()),
         "catalogues": {c.id: c for c in library.catalogues},
         "is_supplier": can(principal.actor, Action.ANSWER_CONTROL, engagements.parties(engagement)),
+        "deadlines": engagement_deadlines(db, engagement, today=date.today()),
+        "plan_state": approvals.case_row(db, engagement.id).state,
     }
     block = "readiness" if is_htmx(request) else None
     return vary_on_htmx(render(request, "engagements/show.html", context, block_name=block))

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.web.auth import OptionalPrincipal
-from app.web.deps import LibraryDep
+from app.domain.access import Action
+from app.services.deadlines import review_queue
+from app.web.auth import OptionalPrincipal, can_act
+from app.web.deps import LibraryDep, SessionDep
 from app.web.templating import render
 
 router = APIRouter()
 
 
 @router.get("/", name="home:index", include_in_schema=False)
-def index(request: Request, library: LibraryDep, principal: OptionalPrincipal) -> Response:
-    return render(request, "home/index.html", {"catalogues": library.catalogues, "principal": principal})
+def index(request: Request, db: SessionDep, library: LibraryDep, principal: OptionalPrincipal) -> Response:
+    reviews = None
+    if principal is not None and can_act(principal, Action.REVIEW_QUEUE):
+        reviews = review_queue(db, principal.user.organisation_id, today=date.today())
+    context = {"catalogues": library.catalogues, "principal": principal, "reviews": reviews}
+    return render(request, "home/index.html", context)

@@ -1,0 +1,367 @@
+"""The Security Management Plan's parts the supplier lead keeps: the risk register (part of the
+Information Assurance Assessment), the Required Changes Register, the Incident Management
+Process and the security roles (Schedule 2.4 definitions, paras 3.4, 3.5, 4.4)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.domain.access import Action, Actor, can
+from app.domain.catalogue import Library
+from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.models import (
+    ControlResponse,
+    Engagement,
+    IncidentProcess,
+    RegisterEntry,
+    Risk,
+    SecurityRole,
+    utcnow,
+)
+from app.services.engagements import catalogue_ids, parties
+
+ROLE_KINDS = {
+    "designated_security_contact": "Designated security contact (Schedule 2.4 para 3.5)",
+    "day_to_day_contact": "Day-to-day security contact (SPOC, Schedule 2.4 para 3.5)",
+    "information_assurance": "Responsible for information assurance (Schedule 2.4 para 3.4)",
+}
+ENTRY_STATUSES = ("planned", "in_progress", "implemented")
+ENTRY_SOURCES = ("gap", "change_notice", "manual")
+MAX_TEXT = 10_000
+
+
+def _require(actor: Actor, engagement: Engagement) -> None:
+    if not can(actor, Action.MANAGE_PLAN, parties(engagement)):
+        raise Forbidden("Only the supplier's security lead keeps the Security Management Plan.")
+
+
+def _clean(text: str, limit: int) -> str:
+    return text.strip()[:limit]
+
+
+def _date(value: str | None, name: str, problems: dict[str, str]) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems[name] = "Enter the date as YYYY-MM-DD."
+        return None
+
+
+def _fail(problems: dict[str, str]) -> None:
+    if problems:
+        raise InvalidInput(next(iter(problems.values())), details=problems)
+
+
+# Risk register ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RiskInput:
+    title: str
+    likelihood: int
+    impact: int
+    residual_likelihood: int
+    residual_impact: int
+    description: str = ""
+    control_ids: list[str] = field(default_factory=list)
+    treatment: str = ""
+    owner: str = ""
+
+
+def risks(session: Session, engagement_id: str) -> list[Risk]:
+    query = select(Risk).where(Risk.engagement_id == engagement_id).order_by(col(Risk.updated_at))
+    return list(session.exec(query))
+
+
+def score(likelihood: int, impact: int) -> int:
+    return likelihood * impact
+
+
+def save_risk(
+    session: Session,
+    library: Library,
+    engagement: Engagement,
+    actor: Actor,
+    data: RiskInput,
+    *,
+    risk_id: str | None = None,
+) -> Risk:
+    _require(actor, engagement)
+    problems: dict[str, str] = {}
+    title = " ".join(data.title.split())
+    if not 1 <= len(title) <= 200:
+        problems["title"] = "Name the risk (up to 200 characters)."
+    for name in ("likelihood", "impact", "residual_likelihood", "residual_impact"):
+        value = getattr(data, name)
+        if not isinstance(value, int) or not 1 <= value <= 5:
+            problems[name] = f"{name.replace('_', ' ').capitalize()} must be a whole number from 1 to 5."
+    in_scope = set(catalogue_ids(session, engagement.id))
+    unknown = [
+        c
+        for c in data.control_ids
+        if (ctl := library.controls.get(c)) is None or ctl.catalogue_id not in in_scope
+    ]
+    if unknown:
+        problems["control_ids"] = f"Not controls of this engagement: {', '.join(unknown)}."
+    if len(data.description) > MAX_TEXT or len(data.treatment) > MAX_TEXT:
+        problems["treatment"] = f"Keep the description and treatment under {MAX_TEXT} characters."
+    _fail(problems)
+    if risk_id is None:
+        risk = Risk(
+            engagement_id=engagement.id,
+            updated_by_id=actor.user_id,
+            title=title,
+            likelihood=1,
+            impact=1,
+            residual_likelihood=1,
+            residual_impact=1,
+        )
+    else:
+        found = session.get(Risk, risk_id)
+        if found is None or found.engagement_id != engagement.id:
+            raise NotFound("No such risk in this engagement.")
+        risk = found
+    risk.title = title
+    risk.description = data.description.strip()
+    risk.control_ids = " ".join(dict.fromkeys(data.control_ids))
+    risk.likelihood, risk.impact = data.likelihood, data.impact
+    risk.residual_likelihood, risk.residual_impact = data.residual_likelihood, data.residual_impact
+    risk.treatment = data.treatment.strip()
+    risk.owner = _clean(data.owner, 200)
+    risk.updated_by_id, risk.updated_at = actor.user_id, utcnow()
+    session.add(risk)
+    session.flush()
+    return risk
+
+
+def delete_risk(session: Session, engagement: Engagement, actor: Actor, risk_id: str) -> None:
+    _require(actor, engagement)
+    risk = session.get(Risk, risk_id)
+    if risk is None or risk.engagement_id != engagement.id:
+        raise NotFound("No such risk in this engagement.")
+    session.delete(risk)
+    session.flush()
+
+
+def heat_map(items: list[Risk], *, residual: bool = False) -> list[list[int]]:
+    """Counts per cell: rows are impact 5..1, columns likelihood 1..5."""
+    grid = [[0] * 5 for _ in range(5)]
+    for risk in items:
+        likelihood = risk.residual_likelihood if residual else risk.likelihood
+        impact = risk.residual_impact if residual else risk.impact
+        grid[5 - impact][likelihood - 1] += 1
+    return grid
+
+
+# Required Changes Register --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInput:
+    title: str
+    description: str = ""
+    control_id: str | None = None
+    agreed_on: str | None = None
+    implemented_on: str | None = None
+    status: str = "planned"
+
+
+def register_entries(session: Session, engagement_id: str) -> list[RegisterEntry]:
+    query = (
+        select(RegisterEntry)
+        .where(RegisterEntry.engagement_id == engagement_id)
+        .order_by(col(RegisterEntry.agreed_on), col(RegisterEntry.title))
+    )
+    return list(session.exec(query))
+
+
+def save_entry(
+    session: Session,
+    engagement: Engagement,
+    actor: Actor,
+    data: EntryInput,
+    *,
+    entry_id: str | None = None,
+    source: str = "manual",
+    change_notice_id: str | None = None,
+) -> RegisterEntry:
+    _require(actor, engagement)
+    problems: dict[str, str] = {}
+    title = " ".join(data.title.split())
+    if not 1 <= len(title) <= 200:
+        problems["title"] = "Describe the change in a short title (up to 200 characters)."
+    if data.status not in ENTRY_STATUSES:
+        problems["status"] = "Status must be planned, in progress or implemented."
+    agreed = _date(data.agreed_on, "agreed_on", problems)
+    implemented = _date(data.implemented_on, "implemented_on", problems)
+    if data.status == "implemented" and implemented is None:
+        problems["implemented_on"] = "Enter the date the change was implemented."
+    if implemented is not None and data.status != "implemented":
+        problems["status"] = "A change with an implemented date has the status implemented."
+    _fail(problems)
+    if entry_id is None:
+        entry = RegisterEntry(
+            engagement_id=engagement.id,
+            title=title,
+            source=source,
+            change_notice_id=change_notice_id,
+            updated_by_id=actor.user_id,
+        )
+    else:
+        found = session.get(RegisterEntry, entry_id)
+        if found is None or found.engagement_id != engagement.id:
+            raise NotFound("No such entry in the Required Changes Register.")
+        entry = found
+    entry.title = title
+    entry.description = data.description.strip()[:MAX_TEXT]
+    entry.control_id = data.control_id or entry.control_id
+    entry.agreed_on, entry.implemented_on, entry.status = agreed, implemented, data.status
+    entry.updated_by_id, entry.updated_at = actor.user_id, utcnow()
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def entries_from_gaps(session: Session, engagement: Engagement, actor: Actor) -> list[RegisterEntry]:
+    """One register entry per control answered not met or partially met with a planned change,
+    unless that control already has one. The planned change and target date carry over."""
+    _require(actor, engagement)
+    have = {e.control_id for e in register_entries(session, engagement.id)}
+    query = select(ControlResponse).where(
+        ControlResponse.engagement_id == engagement.id,
+        col(ControlResponse.status).in_(("not_met", "partially_met")),
+    )
+    created = []
+    for response in session.exec(query):
+        if response.control_id in have or not response.planned_change.strip():
+            continue
+        entry = RegisterEntry(
+            engagement_id=engagement.id,
+            title=f"{response.control_id}: {' '.join(response.planned_change.split())}"[:200],
+            description=response.planned_change,
+            source="gap",
+            control_id=response.control_id,
+            agreed_on=response.target_on,
+            updated_by_id=actor.user_id,
+        )
+        session.add(entry)
+        created.append(entry)
+    session.flush()
+    return created
+
+
+# Incident Management Process and security roles --------------------------------------------------
+
+
+def incident_process(session: Session, engagement_id: str) -> IncidentProcess | None:
+    return session.get(IncidentProcess, engagement_id)
+
+
+def contacts_of(process: IncidentProcess | None) -> list[dict[str, str]]:
+    return json.loads(process.contacts) if process else []
+
+
+def set_incident_process(
+    session: Session,
+    engagement: Engagement,
+    actor: Actor,
+    *,
+    document: str,
+    contacts: list[dict[str, str]],
+    report_loss_hours: int = 24,
+    trace_loss_hours: int = 48,
+) -> IncidentProcess:
+    """CPS Security Policy 4.9: lost buyer material is reported within 24 hours and traced
+    within 48; the plan may promise faster, never slower."""
+    _require(actor, engagement)
+    problems: dict[str, str] = {}
+    if not document.strip():
+        problems["document"] = "Describe how incidents are detected, reported and handled."
+    if len(document) > 50_000:
+        problems["document"] = "Keep the process under 50,000 characters."
+    if not 1 <= report_loss_hours <= 24:
+        problems["report_loss_hours"] = "Loss of buyer material must be reported within 24 hours (CPS 4.9)."
+    if not 1 <= trace_loss_hours <= 48:
+        problems["trace_loss_hours"] = "Lost buyer material must be traced within 48 hours (CPS 4.9)."
+    cleaned = []
+    for index, contact in enumerate(contacts):
+        name = _clean(contact.get("name", ""), 200)
+        if not name:
+            continue
+        reach = _clean(contact.get("email", ""), 254) or _clean(contact.get("phone", ""), 40)
+        if not reach:
+            problems[f"contacts.{index}"] = f"Give an email address or phone number for {name}."
+        cleaned.append(
+            {
+                "name": name,
+                "role": _clean(contact.get("role", ""), 200),
+                "email": _clean(contact.get("email", ""), 254),
+                "phone": _clean(contact.get("phone", ""), 40),
+            }
+        )
+    if not cleaned:
+        problems["contacts"] = "Name at least one incident contact."
+    _fail(problems)
+    process = incident_process(session, engagement.id) or IncidentProcess(
+        engagement_id=engagement.id, updated_by_id=actor.user_id
+    )
+    process.document = document.strip()
+    process.contacts = json.dumps(cleaned)
+    process.report_loss_hours, process.trace_loss_hours = report_loss_hours, trace_loss_hours
+    process.updated_by_id, process.updated_at = actor.user_id, utcnow()
+    session.add(process)
+    session.flush()
+    return process
+
+
+def security_roles(session: Session, engagement_id: str) -> list[SecurityRole]:
+    query = select(SecurityRole).where(SecurityRole.engagement_id == engagement_id)
+    return sorted(session.exec(query), key=lambda r: (list(ROLE_KINDS).index(r.kind), r.name))
+
+
+def set_security_roles(
+    session: Session, engagement: Engagement, actor: Actor, people: list[dict[str, Any]]
+) -> list[SecurityRole]:
+    """Replace the list of people in security roles. Exactly one designated security contact;
+    if the contact is not at board level, para 3.5 asks for a board-level route (recorded in
+    the declaration at submission)."""
+    _require(actor, engagement)
+    problems: dict[str, str] = {}
+    rows = []
+    for index, person in enumerate(people):
+        name = _clean(str(person.get("name", "")), 200)
+        if not name:
+            continue
+        kind = str(person.get("kind", ""))
+        if kind not in ROLE_KINDS:
+            problems[f"people.{index}.kind"] = f"Choose a role for {name}."
+        email = _clean(str(person.get("email", "")), 254)
+        if email and "@" not in email:
+            problems[f"people.{index}.email"] = f"Enter a valid email address for {name}."
+        rows.append(
+            SecurityRole(
+                engagement_id=engagement.id,
+                kind=kind,
+                name=name,
+                email=email,
+                phone=_clean(str(person.get("phone", "")), 40),
+                board_level=bool(person.get("board_level")),
+            )
+        )
+    contacts = [r for r in rows if r.kind == "designated_security_contact"]
+    if len(contacts) != 1:
+        problems["people"] = "Name exactly one designated security contact (Schedule 2.4 para 3.5)."
+    _fail(problems)
+    for old in session.exec(select(SecurityRole).where(SecurityRole.engagement_id == engagement.id)):
+        session.delete(old)
+    session.flush()
+    session.add_all(rows)
+    session.flush()
+    return rows

@@ -1,0 +1,278 @@
+"""`attest remind` as a service, over simulated time: each reminder exactly once, catch-up, concurrency,
+crash recovery, preferences, and real SMTP end to end. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from app.config import Settings
+from app.db import session_scope
+from app.mail import Message, SmtpMailer
+from app.models import Notification, ReminderSent
+from app.services import notifications, reminders
+from tests.factories import (
+    Person,
+    make_certificate,
+    make_engagement,
+    make_org,
+    make_person,
+    make_subcontractor,
+)
+from tests.smtp import Inbox, smtp_server  # noqa: F401 - fixture
+
+
+@dataclass
+class RecordingMailer:
+    """Keeps every message it is asked to send (thread-safe); optionally fails the first N."""
+
+    fail_first: int = 0
+    sent: list[Message] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, message: Message) -> None:
+        with self.lock:
+            if self.fail_first > 0:
+                self.fail_first -= 1
+                raise ConnectionError("mail server went away")
+            self.sent.append(message)
+
+
+@dataclass
+class World:
+    engine: Engine
+    settings: Settings
+    lead: Person
+    advisor: Person
+    contributor: Person
+    ce_plus: str
+    iso: str
+    sub_ce: str
+
+
+@pytest.fixture
+def world(app: FastAPI) -> World:
+    engine, keys = app.state.engine, app.state.keys
+    buyer, supplier = make_org(engine, "buyer"), make_org(engine, "supplier", name="Northwind Ltd")
+    lead = make_person(engine, keys, "supplier_lead", supplier)
+    contributor = make_person(engine, keys, "supplier_contributor", supplier)
+    advisor = make_person(engine, keys, "buyer_advisor", buyer)
+    make_engagement(engine, buyer, supplier)  # effective 2024-07-30
+    sub = make_subcontractor(engine, supplier, "Minster Print Ltd", "medium_risk")
+    return World(
+        engine,
+        app.state.settings,
+        lead,
+        advisor,
+        contributor,
+        ce_plus=make_certificate(engine, supplier, "cyber_essentials_plus", issued_on=date(2025, 3, 1)),
+        iso=make_certificate(engine, supplier, "iso27001", issued_on=date(2023, 6, 30)),
+        sub_ce=make_certificate(
+            engine, supplier, "cyber_essentials", issued_on=date(2025, 9, 15), subcontractor_id=sub
+        ),
+    )
+
+
+def days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def ledger(engine: Engine) -> list[ReminderSent]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(ReminderSent)))
+
+
+def per_recipient(mailer: RecordingMailer) -> Counter[tuple[str, str]]:
+    return Counter((m.to, m.message_id) for m in mailer.sent)
+
+
+CE_PLUS_KEYS = {
+    "cert-expiry-60:{}:2026-03-01",
+    "cert-expiry-30:{}:2026-03-01",
+    "cert-expiry-7:{}:2026-03-01",
+    "cert-expiry+0:{}:2026-03-01",
+    "cert-expired+7-supplier:{}:2026-03-01",
+}
+
+
+def test_daily_runs_over_a_year_send_each_reminder_exactly_once(world: World) -> None:
+    mailer = RecordingMailer()
+    for day in days(date(2025, 12, 1), date(2026, 11, 30)):
+        result = reminders.run(world.engine, mailer, world.settings, as_of=day)
+        assert result.ran and result.failed == 0
+    rows = ledger(world.engine)
+    assert len(rows) == len({(r.key, r.recipient_id) for r in rows})
+    assert all(r.sent_at is not None and r.attempts == 1 for r in rows)
+    assert len(mailer.sent) == len(rows)
+    assert max(per_recipient(mailer).values()) == 1
+    lead_keys = Counter(r.key for r in rows if r.recipient_id == world.lead.user.id)
+    for key in CE_PLUS_KEYS:
+        assert lead_keys[key.format(world.ce_plus)] == 1
+    advisor_keys = {r.key for r in rows if r.recipient_id == world.advisor.user.id}
+    assert f"cert-expired+7-buyer:{world.ce_plus}:2026-03-01" in advisor_keys
+    assert (
+        f"cert-expiry+0:{world.ce_plus}:2026-03-01" not in advisor_keys
+    )  # suppliers renew; buyers hear when late
+    assert not any(r.recipient_id == world.contributor.user.id for r in rows)
+    assert lead_keys["cert-submission+0:{}:2026-07-30".format(engagement_id(world))] == 1
+    # The ISO certificate expires 2026-06-30; the sub-contractor's CE on 2026-09-15.
+    assert lead_keys[f"cert-expiry+0:{world.iso}:2026-06-30"] == 1
+    assert lead_keys[f"cert-expiry-60:{world.sub_ce}:2026-09-15"] == 1
+    # A second pass over the same days changes nothing.
+    for day in days(date(2026, 2, 1), date(2026, 3, 31)):
+        reminders.run(world.engine, mailer, world.settings, as_of=day)
+    assert len(ledger(world.engine)) == len(rows) and len(mailer.sent) == len(rows)
+
+
+def engagement_id(world: World) -> str:
+    from app.models import Engagement
+
+    with session_scope(world.engine) as session:
+        return session.exec(select(Engagement.id)).one()
+
+
+def test_skipping_a_week_then_one_run_catches_up(world: World) -> None:
+    mailer = RecordingMailer()
+    for day in days(date(2026, 2, 10), date(2026, 2, 20)):
+        reminders.run(world.engine, mailer, world.settings, as_of=day)
+    before = {m.subject for m in mailer.sent}
+    assert not any("expires in 7 days" in s for s in before)
+    result = reminders.run(world.engine, mailer, world.settings, as_of=date(2026, 3, 2))
+    assert result.window == (date(2026, 2, 21), date(2026, 3, 2))
+    new = [m.subject for m in mailer.sent if m.subject not in before]
+    assert any("Cyber Essentials Plus" in s and "expires in 7 days (2026-03-01)" in s for s in new)
+    assert any("Cyber Essentials Plus" in s and "expires today (2026-03-01)" in s for s in new)
+    assert max(per_recipient(mailer).values()) == 1
+
+
+def test_two_concurrent_runners_send_nothing_twice(world: World) -> None:
+    mailer = RecordingMailer()
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            barrier.wait()
+            for day in days(date(2026, 1, 1), date(2026, 3, 15)):
+                reminders.run(world.engine, mailer, world.settings, as_of=day)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    reminders.run(world.engine, mailer, world.settings, as_of=date(2026, 3, 15))
+    assert max(per_recipient(mailer).values()) == 1
+    keys = {r.key for r in ledger(world.engine) if r.recipient_id == world.lead.user.id}
+    assert {k.format(world.ce_plus) for k in CE_PLUS_KEYS} <= keys
+
+
+def test_without_the_lease_record_and_delivery_still_never_duplicate(world: World) -> None:
+    """Belt and braces: two processes that both got past the lease (e.g. it expired mid-run)."""
+    mailer = RecordingMailer()
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def both() -> None:
+        try:
+            barrier.wait()
+            try:
+                reminders.record_due(world.engine, as_of=date(2026, 3, 1))
+            except Exception as error:  # the loser of a race may hit the unique constraint
+                assert "unique" in str(error).lower() or "duplicate" in str(error).lower(), error
+            reminders.deliver_pending(
+                world.engine, mailer, world.settings, reminders.RunResult(date(2026, 3, 1))
+            )
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=both) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(mailer.sent) == len(ledger(world.engine)) > 0
+    assert max(per_recipient(mailer).values()) == 1
+
+
+def test_a_crash_between_record_and_send_is_retried_once(world: World) -> None:
+    # The process records (and commits) what is due, then dies before sending anything.
+    window, recorded = reminders.record_due(world.engine, as_of=date(2026, 3, 1))
+    assert recorded > 0 and all(r.sent_at is None for r in ledger(world.engine))
+    mailer = RecordingMailer()
+    # The next run (same day, nothing new to compute) sends what was recorded; once.
+    result = reminders.run(world.engine, mailer, world.settings, as_of=date(2026, 3, 1))
+    assert result.window is None and result.emailed == recorded
+    reminders.run(world.engine, mailer, world.settings, as_of=date(2026, 3, 1))
+    assert len(mailer.sent) == recorded
+    assert max(per_recipient(mailer).values()) == 1
+
+
+def test_a_failed_send_is_kept_and_sent_by_the_next_run(world: World) -> None:
+    failing = RecordingMailer(fail_first=1)
+    first = reminders.run(world.engine, failing, world.settings, as_of=date(2026, 3, 1))
+    assert first.failed == 1 and first.emailed == first.recorded - 1
+    pending = [r for r in ledger(world.engine) if r.sent_at is None]
+    assert len(pending) == 1 and pending[0].attempts == 1 and "went away" in pending[0].last_error
+    second = reminders.run(world.engine, failing, world.settings, as_of=date(2026, 3, 2))
+    assert second.failed == 0
+    assert max(per_recipient(failing).values()) == 1
+    assert all(r.sent_at is not None for r in ledger(world.engine))
+
+
+def test_the_lease_keeps_a_second_sender_out(world: World) -> None:
+    assert reminders.acquire_lease(world.engine, "a")
+    assert not reminders.acquire_lease(world.engine, "b")
+    result = reminders.run(world.engine, RecordingMailer(), world.settings, as_of=date(2026, 3, 1), owner="b")
+    assert not result.ran
+    reminders.release_lease(world.engine, "a")
+    assert reminders.acquire_lease(world.engine, "b")
+
+
+def test_email_off_still_notifies_in_app(world: World) -> None:
+    with session_scope(world.engine, write=True) as session:
+        notifications.set_preferences(session, world.lead.user.id, {"escalation"})
+        session.commit()
+    mailer = RecordingMailer()
+    reminders.run(world.engine, mailer, world.settings, as_of=date(2026, 3, 1))
+    assert not [m for m in mailer.sent if m.to == world.lead.email]
+    with session_scope(world.engine) as session:
+        notes = list(session.exec(select(Notification).where(Notification.user_id == world.lead.user.id)))
+    assert any("expires today" in n.subject for n in notes)
+
+
+def test_reminders_arrive_over_real_smtp(world: World, smtp_server: Inbox) -> None:
+    settings = world.settings.model_copy(update={"base_url": "https://attest.example.gov.uk"})
+    mailer = SmtpMailer(smtp_server.host, smtp_server.port, "Attest <noreply@attest.example.gov.uk>")
+    reminders.run(world.engine, mailer, settings, as_of=date(2026, 3, 1))
+    reminders.run(world.engine, mailer, settings, as_of=date(2026, 3, 8))
+    to_lead = smtp_server.to(world.lead.email)
+    subjects = [m.subject for m in to_lead]
+    assert (
+        "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd expires today (2026-03-01)"
+        in subjects
+    )
+    assert (
+        "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd expired 7 days ago (2026-03-01)"
+        in subjects
+    )
+    link = f"https://attest.example.gov.uk/certificates/{world.ce_plus}"
+    today = next(m for m in to_lead if "expires today" in m.subject)
+    assert link in today.body("plain") and f'href="{link}"' in today.body("html")
+    to_advisor = smtp_server.to(world.advisor.email)
+    assert [m.subject for m in to_advisor if "Cyber Essentials Plus" in m.subject] == [
+        "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd expired 7 days ago (2026-03-01)"
+    ]
+    assert smtp_server.to(world.contributor.email) == []
+    assert len(smtp_server.messages) == len(ledger(world.engine))
