@@ -19,7 +19,7 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_interval(text: str) -> int:
     """Seconds in "90s", "30m", "1h" or "1d" (at least a minute, so a typo cannot hammer the mail server)."""
-    match = re.fullmatch(r"\\s*(\\d+)\\s*([smhd])\\s*", text)
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
     if not match:
         raise ValueError("give the interval as a number and a unit: 30m, 1h, 1d")
     seconds = int(match.group(1)) * UNITS[match.group(2)]

@@ -75,14 +75,15 @@ def to_email(message: Message, sender: str) -> EmailMessage:
 
 
 class ConsoleMailer:
-    """Prints each message (development and demos); nothing leaves the machine."""
+    """Prints each message to stderr (development and demos; stdout stays for --json output);
+    nothing leaves the machine."""
 
     def __init__(self, sender: str, stream: Any = None) -> None:
         self.sender = sender
         self.stream = stream
 
     def send(self, message: Message) -> None:
-        out = self.stream or sys.stdout
+        out = self.stream or sys.stderr
         out.write(f"--- mail to {message.to}: {message.subject}\n{message.text}\n---\n")
         out.flush()
 

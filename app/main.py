@@ -12,6 +12,7 @@ from app import __version__
 from app.api import approvals as approvals_api
 from app.api import assessment as assessment_api
 from app.api import catalogues as catalogues_api
+from app.api import certificates as certificates_api
 from app.api import engagements as engagements_api
 from app.catalogue import cached_library
 from app.config import Settings, get_settings
@@ -30,10 +31,13 @@ from app.web.routes import (
     audit,
     auth,
     catalogues,
+    certificates,
     engagements,
     evidence,
     health,
     home,
+    notifications,
+    portfolio,
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -74,6 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(engagements_api.router)
     app.include_router(assessment_api.router)
     app.include_router(approvals_api.router)
+    app.include_router(certificates.router)
+    app.include_router(portfolio.router)
+    app.include_router(notifications.router)
+    app.include_router(notifications.feed_router)
+    app.include_router(certificates_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(UnhandledErrorMiddleware)

@@ -190,3 +190,81 @@ def make_certificate(
         session.add(row)
         session.commit()
         return row.id
+
+
+def make_decided_submission(
+    engine: Engine, engagement: Engagement, *, approved: bool = False, decided: bool = True
+) -> str:
+    """A submitted plan (version 1), decided unless `decided` is false, straight into the tables."""
+    from app.domain.submissions import canonical, fingerprint
+    from app.models import Decision, PlanCase, Submission
+
+    data = {"engagement": {"id": engagement.id}, "responses": [], "risks": [], "register": [], "roles": []}
+    with session_scope(engine, write=True) as session:
+        submission = Submission(
+            engagement_id=engagement.id,
+            version=1,
+            cycle=1,
+            snapshot=canonical(data).decode(),
+            sha256=fingerprint(data),
+            officer_name="Dana Chief",
+            officer_role="COO",
+            submitted_by_id="factory",
+            submitted_on=date(2024, 9, 10),
+        )
+        session.add(submission)
+        session.flush()
+        if decided:
+            session.add(
+                Decision(
+                    submission_id=submission.id,
+                    engagement_id=engagement.id,
+                    number=f"{'ISAS' if approved else 'RN'}-2024-{next(_counter):04d}",
+                    approved=approved,
+                    reasons="" if approved else "Incomplete.",
+                    advisor_id="factory",
+                    advisor_name="Alex Advisor",
+                    advisor_role="Security advisor",
+                    decided_on=date(2024, 9, 20),
+                )
+            )
+        session.add(
+            PlanCase(
+                engagement_id=engagement.id,
+                state=("approved" if approved else "rejected") if decided else "submitted",
+                cycle=1,
+                rejections=0 if approved else 1,
+            )
+        )
+        session.commit()
+        return submission.id
+
+
+def make_risk(engine: Engine, engagement: Engagement) -> str:
+    from app.models import Risk
+
+    with session_scope(engine, write=True) as session:
+        risk = Risk(
+            engagement_id=engagement.id,
+            title="Data loss",
+            likelihood=3,
+            impact=4,
+            residual_likelihood=1,
+            residual_impact=2,
+            updated_by_id="factory",
+        )
+        session.add(risk)
+        session.commit()
+        return risk.id
+
+
+def make_register_entry(engine: Engine, engagement: Engagement) -> str:
+    from app.models import RegisterEntry
+
+    with session_scope(engine, write=True) as session:
+        entry = RegisterEntry(
+            engagement_id=engagement.id, title="Patch gateway", source="manual", updated_by_id="factory"
+        )
+        session.add(entry)
+        session.commit()
+        return entry.id

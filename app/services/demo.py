@@ -24,6 +24,8 @@ from app.models import (
 )
 from app.security import Keys
 from app.services.accounts import enrol_for_script, totp_secret
+from app.services.certificates import demo_certificates
+from app.services.demo_plan import load_demo_plan
 from app.services.engagements import catalogue_ids
 from app.services.evidence import EvidenceMeta, StoredFile, register
 from app.services.responses import ResponseInput, responses_by_control, set_response
@@ -170,6 +172,8 @@ def load_demo(
     session.flush()
     if library is not None and store is not None:
         created += _demo_assessment(session, library, store, engagement, today or date.today())
+        created += load_demo_plan(session, library, engagement, today or date.today())
+    created += demo_certificates(session, orgs[SUPPLIER].id, today or date.today())
     return DemoResult(created=created, users=tuple(users), engagement_id=engagement.id)
 
 

@@ -25,7 +25,6 @@ from app.models import AuditEvent, Engagement
 from tests.factories import Person, make_engagement, make_org, make_person, sign_in
 
 
-
 @contextmanager
 def on(day: str, app: FastAPI, *people: tuple[TestClient, Person]) -> Iterator[None]:
     """Travel to 10:00 UK time on `day` and sign the clients in afresh (sessions time out)."""
@@ -39,7 +38,9 @@ def on(day: str, app: FastAPI, *people: tuple[TestClient, Person]) -> Iterator[N
 def fill_plan(client: TestClient, app: FastAPI, eid: str) -> None:
     library = app.state.library
     for control in library.catalogue("cps-security-policy").controls:
-        response = client.put(f"/api/engagements/{eid}/responses/{control.id}", json={"status": "met", "statement": "In place."})
+        response = client.put(
+            f"/api/engagements/{eid}/responses/{control.id}", json={"status": "met", "statement": "In place."}
+        )
         assert response.status_code == 200, response.text
     risk = {
         "title": "Removable media lost in transit",
@@ -61,7 +62,11 @@ def fill_plan(client: TestClient, app: FastAPI, eid: str) -> None:
     assert client.put(f"/api/engagements/{eid}/security-roles", json=roles).status_code == 200
 
 
-DECLARATION = {"officer_name": "Dana Chief", "officer_role": "Chief Operating Officer", "declaration_confirmed": True}
+DECLARATION = {
+    "officer_name": "Dana Chief",
+    "officer_role": "Chief Operating Officer",
+    "declaration_confirmed": True,
+}
 
 
 def deadlines(client: TestClient, eid: str) -> dict[str, list[dict]]:
@@ -99,7 +104,12 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
         due = deadlines(supplier, eid)
         assert due["plan_due"][0]["due_on"] == "2024-09-11" and due["plan_due"][0]["state"] == "due"
         assert due["plan_due"][0]["clause"] == "Schedule 2.4 para 4.4"
-        assert supplier.post(f"/api/engagements/{eid}/submissions", json={**DECLARATION, "declaration_confirmed": False}).status_code == 422
+        assert (
+            supplier.post(
+                f"/api/engagements/{eid}/submissions", json={**DECLARATION, "declaration_confirmed": False}
+            ).status_code
+            == 422
+        )
 
     with on("2024-09-10", app, (supplier, lead), (buyer, advisor)):
         first = supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION)
@@ -107,16 +117,26 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
         v1 = first.json()
         assert v1["version"] == 1 and v1["state"] == "submitted" and len(v1["sha256"]) == 64
         # a supplier can never decide; a second submission while one awaits a decision is refused
-        assert supplier.post(f"/api/submissions/{v1['id']}/decision", json={"decision": "approve"}).status_code == 404
+        assert (
+            supplier.post(f"/api/submissions/{v1['id']}/decision", json={"decision": "approve"}).status_code
+            == 404
+        )
         assert supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).status_code == 409
         queue = buyer.get("/api/reviews").json()["reviews"]
         assert [(q["submission_id"], q["decision_due"]) for q in queue] == [(v1["id"], "2024-10-08")]
 
     with on("2024-09-20", app, (supplier, lead), (buyer, advisor)):
-        assert buyer.post(f"/api/submissions/{v1['id']}/decision", json={"decision": "reject"}).status_code == 422
+        assert (
+            buyer.post(f"/api/submissions/{v1['id']}/decision", json={"decision": "reject"}).status_code
+            == 422
+        )
         rejected = buyer.post(
             f"/api/submissions/{v1['id']}/decision",
-            json={"decision": "reject", "reasons": "Encryption evidence missing.", "control_reasons": {"CPS-1.1": "Attach the certificate."}},
+            json={
+                "decision": "reject",
+                "reasons": "Encryption evidence missing.",
+                "control_reasons": {"CPS-1.1": "Attach the certificate."},
+            },
         )
         assert rejected.status_code == 200, rejected.text
         assert rejected.json()["decision"]["number"] == "RN-2024-0001"
@@ -126,16 +146,28 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
         assert deadlines(supplier, eid)["revision_due"][0]["due_on"] == "2024-10-04"
 
     with on("2024-10-10", app, (supplier, lead), (buyer, advisor)):
-        supplier.put(f"/api/engagements/{eid}/responses/CPS-1.1", json={"status": "met", "statement": "Certificate attached."})
+        supplier.put(
+            f"/api/engagements/{eid}/responses/CPS-1.1",
+            json={"status": "met", "statement": "Certificate attached."},
+        )
         v2 = supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).json()
         assert v2["version"] == 2 and v2["sha256"] != v1["sha256"]
         revision = deadlines(supplier, eid)["revision_due"][0]
         assert revision["state"] == "met" and revision["late"] is True
         changes = buyer.get(f"/api/submissions/{v2['id']}/diff").json()["changes"]
-        assert {"area": "answers", "key": "CPS-1.1: statement", "what": "changed", "before": "In place.", "after": "Certificate attached."} in changes
+        assert {
+            "area": "answers",
+            "key": "CPS-1.1: statement",
+            "what": "changed",
+            "before": "In place.",
+            "after": "Certificate attached.",
+        } in changes
 
     with on("2024-10-15", app, (supplier, lead), (buyer, advisor)):
-        second = buyer.post(f"/api/submissions/{v2['id']}/decision", json={"decision": "reject", "reasons": "Still incomplete."})
+        second = buyer.post(
+            f"/api/submissions/{v2['id']}/decision",
+            json={"decision": "reject", "reasons": "Still incomplete."},
+        )
         assert second.json()["decision"]["consequence"] == "material_default"
         plan = buyer.get(f"/api/engagements/{eid}/plan").json()
         assert plan["material_default"] is True and "terminate" in plan["moves"]
@@ -147,7 +179,10 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
         assert v3["version"] == 3
 
     with on("2024-10-25", app, (supplier, lead), (buyer, advisor)):
-        assert buyer.post(f"/api/submissions/{v3['id']}/decision", json={"decision": "approve"}).status_code == 422
+        assert (
+            buyer.post(f"/api/submissions/{v3['id']}/decision", json={"decision": "approve"}).status_code
+            == 422
+        )
         approved = buyer.post(
             f"/api/submissions/{v3['id']}/decision",
             json={"decision": "approve", "residual_risks_accepted": True, "conditions": "Re-test annually."},
@@ -155,7 +190,12 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
         assert approved.status_code == 200, approved.text
         number = approved.json()["decision"]["number"]
         assert number == "ISAS-2024-0001" and approved.json()["plan_state"] == "approved"
-        assert buyer.post(f"/api/submissions/{v3['id']}/decision", json={"decision": "reject", "reasons": "x"}).status_code == 409
+        assert (
+            buyer.post(
+                f"/api/submissions/{v3['id']}/decision", json={"decision": "reject", "reasons": "x"}
+            ).status_code
+            == 409
+        )
         readiness = supplier.get(f"/api/engagements/{eid}/readiness").json()
         assert not any("Information Security Approval Statement" in r for r in readiness["reasons"])
         pdf = supplier.get(f"/api/submissions/{v3['id']}/statement.pdf")
@@ -166,7 +206,10 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
         assert "Removable media lost in transit" in words and v3["sha256"] in flat and number in words
         verified = buyer.get("/verify", params={"number": number, "sha256": v3["sha256"]})
         assert verified.status_code == 200 and "Issued" in verified.text
-        assert TestClient(app).get("/verify", params={"number": number, "sha256": v1["sha256"]}).status_code == 404
+        assert (
+            TestClient(app).get("/verify", params={"number": number, "sha256": v1["sha256"]}).status_code
+            == 404
+        )
         due = deadlines(supplier, eid)
         assert [d["state"] for d in due["decision_due"]] == ["met", "met", "met"]
         assert due["annual_review_due"][0]["due_on"] == "2025-07-29"
@@ -192,7 +235,9 @@ def test_call_off_schedule_7_story_ends_in_dispute(app: FastAPI) -> None:
         v2 = supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).json()
         # one clock for the whole approval: still 15 Working Days from the first submission
         assert deadlines(supplier, eid)["decision_due"][1]["due_on"] == "2024-09-03"
-        result = buyer.post(f"/api/submissions/{v2['id']}/decision", json={"decision": "reject", "reasons": "Still gaps."})
+        result = buyer.post(
+            f"/api/submissions/{v2['id']}/decision", json={"decision": "reject", "reasons": "Still gaps."}
+        )
         assert result.json()["decision"]["consequence"] == "dispute"
         assert result.json()["plan_state"] == "dispute"
         assert supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).status_code == 409
@@ -209,17 +254,38 @@ def test_change_notices_and_overdue_register_entries(app: FastAPI) -> None:
     with on("2024-09-02", app, (supplier, lead), (buyer, advisor)):
         fill_plan(supplier, app, eid)
         v1 = supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).json()
-        buyer.post(f"/api/submissions/{v1['id']}/decision", json={"decision": "approve", "residual_risks_accepted": True})
-        assert supplier.get(f"/api/engagements/{eid}/readiness").json()["may_process_buyer_data"] in (True, False)
+        buyer.post(
+            f"/api/submissions/{v1['id']}/decision",
+            json={"decision": "approve", "residual_risks_accepted": True},
+        )
+        assert supplier.get(f"/api/engagements/{eid}/readiness").json()["may_process_buyer_data"] in (
+            True,
+            False,
+        )
     with on("2024-12-27", app, (supplier, lead), (buyer, advisor)):
         # aware Monday 23 Dec; 2 Working Days skip Christmas and Boxing Day: due Friday 27 Dec
-        on_time = supplier.post(f"/api/engagements/{eid}/change-notices", json={"event": "c", "description": "Critical CVE in gateway", "aware_date": "2024-12-23"})
+        on_time = supplier.post(
+            f"/api/engagements/{eid}/change-notices",
+            json={"event": "c", "description": "Critical CVE in gateway", "aware_date": "2024-12-23"},
+        )
         assert on_time.status_code == 201 and on_time.json()["late"] is False
-        late = supplier.post(f"/api/engagements/{eid}/change-notices", json={"event": "g", "description": "New site", "aware_date": "2024-12-20"})
+        late = supplier.post(
+            f"/api/engagements/{eid}/change-notices",
+            json={"event": "g", "description": "New site", "aware_date": "2024-12-20"},
+        )
         assert late.json()["late"] is True and late.json()["number"] == 2
-        bad = supplier.post(f"/api/engagements/{eid}/change-notices", json={"event": "z", "description": "x", "aware_date": "2024-12-20"})
+        bad = supplier.post(
+            f"/api/engagements/{eid}/change-notices",
+            json={"event": "z", "description": "x", "aware_date": "2024-12-20"},
+        )
         assert bad.status_code == 422
-        assert buyer.post(f"/api/engagements/{eid}/change-notices", json={"event": "c", "description": "x", "aware_date": "2024-12-20"}).status_code == 404
+        assert (
+            buyer.post(
+                f"/api/engagements/{eid}/change-notices",
+                json={"event": "c", "description": "x", "aware_date": "2024-12-20"},
+            ).status_code
+            == 404
+        )
         plan = supplier.get(f"/api/engagements/{eid}/plan").json()
         entries = [e for e in plan["register"] if e["source"] == "change_notice"]
         assert len(entries) == 2

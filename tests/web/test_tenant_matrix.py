@@ -24,14 +24,18 @@ from tests.factories import (
     Person,
     csrf_token,
     make_engagement,
+    make_decided_submission,
     make_evidence,
     make_org,
     make_person,
+    make_register_entry,
+    make_risk,
     sign_in,
 )
 
 PUBLIC = {
     "home:index",
+    "approvals:verify",
     "health:alive",
     "health:ready",
     "auth:sign-in",
@@ -44,6 +48,7 @@ PUBLIC = {
     "auth:invitation-mfa",
     "static",
     "openapi",
+    "notifications:feed",  # a calendar client has no session: the secret token is the credential
 }
 # Shared reference data: any signed-in user may read it; the ids are catalogue ids, not tenant objects.
 REFERENCE = {
@@ -340,6 +345,218 @@ CASES = [
         frozenset({"supplier_lead", "administrator"}),
     ),
 ]
+
+
+def _per_engagement(
+    make: Callable[..., str],
+) -> tuple[Callable[[World, str], str], Callable[[World, str], str]]:
+    """(own, other) id makers for an object made inside engagement a or b."""
+    engine = lambda w: w.app.state.engine  # noqa: E731
+    return (
+        lambda w, r: (w.engagement_a, make(engine(w), w.engagement_rows["a"])),  # type: ignore[return-value]
+        lambda w, r: (w.engagement_b, make(engine(w), w.engagement_rows["b"])),  # type: ignore[return-value]
+    )
+
+
+def submission_a(w: World, r: str) -> str:
+    return make_decided_submission(w.app.state.engine, w.engagement_rows["a"])
+
+
+def submission_b(w: World, r: str) -> str:
+    return make_decided_submission(w.app.state.engine, w.engagement_rows["b"])
+
+
+LEAD = frozenset({"supplier_lead"})
+ADVISOR = frozenset({"buyer_advisor"})
+RISK = {"title": "Loss", "likelihood": 2, "impact": 3, "residual_likelihood": 1, "residual_impact": 1}
+ENTRY = {"title": "Patch", "status": "planned"}
+RISK_IDS, ENTRY_IDS = _per_engagement(make_risk), _per_engagement(make_register_entry)
+
+
+def _engagement_case(name: str, method: str, path: str, roles: frozenset[str], **kw: object) -> Case:
+    reads = method == "GET"
+    return Case(name, method, path, engagement_a, engagement_b, roles, admin_sees_other=reads, **kw)  # type: ignore[arg-type]
+
+
+def _submission_case(name: str, method: str, path: str, roles: frozenset[str], **kw: object) -> Case:
+    reads = method == "GET"
+    return Case(name, method, path, submission_a, submission_b, roles, admin_sees_other=reads, **kw)  # type: ignore[arg-type]
+
+
+CASES += [
+    _engagement_case("approvals:plan", "GET", "/engagements/{}/plan", frozenset(ROLES)),
+    _engagement_case("approvals:save-risk", "POST", "/engagements/{}/plan/risks", LEAD),
+    Case(
+        "approvals:delete-risk",
+        "POST",
+        "/engagements/{}/plan/risks/{}/delete",
+        *RISK_IDS,
+        LEAD,
+        admin_sees_other=False,
+    ),
+    _engagement_case("approvals:save-entry", "POST", "/engagements/{}/plan/register", LEAD),
+    _engagement_case("approvals:entries-from-gaps", "POST", "/engagements/{}/plan/register/from-gaps", LEAD),
+    _engagement_case("approvals:save-incident", "POST", "/engagements/{}/plan/incident", LEAD),
+    _engagement_case("approvals:save-roles", "POST", "/engagements/{}/plan/roles", LEAD),
+    _engagement_case("approvals:submit", "POST", "/engagements/{}/plan/submit", LEAD),
+    _engagement_case("approvals:file-notice", "POST", "/engagements/{}/plan/change-notices", LEAD),
+    _engagement_case(
+        "approvals:move", "POST", "/engagements/{}/plan/move", ADVISOR, form={"move": "terminate"}
+    ),
+    _submission_case("approvals:review", "GET", "/submissions/{}", frozenset(ROLES)),
+    _submission_case("approvals:comment", "POST", "/submissions/{}/comments", ADVISOR),
+    _submission_case("approvals:decide", "POST", "/submissions/{}/decision", ADVISOR),
+    _submission_case("approvals:statement", "GET", "/submissions/{}/statement", frozenset(ROLES)),
+    _engagement_case("api:plan", "GET", "/api/engagements/{}/plan", frozenset(ROLES)),
+    _engagement_case("api:create-risk", "POST", "/api/engagements/{}/risks", LEAD, json=RISK),
+    Case(
+        "api:update-risk",
+        "PUT",
+        "/api/engagements/{}/risks/{}",
+        *RISK_IDS,
+        LEAD,
+        admin_sees_other=False,
+        json=RISK,
+    ),
+    Case(
+        "api:delete-risk",
+        "DELETE",
+        "/api/engagements/{}/risks/{}",
+        *RISK_IDS,
+        LEAD,
+        admin_sees_other=False,
+        json={},
+    ),
+    _engagement_case("api:create-entry", "POST", "/api/engagements/{}/register", LEAD, json=ENTRY),
+    Case(
+        "api:update-entry",
+        "PUT",
+        "/api/engagements/{}/register/{}",
+        *ENTRY_IDS,
+        LEAD,
+        admin_sees_other=False,
+        json=ENTRY,
+    ),
+    _engagement_case(
+        "api:incident-process",
+        "PUT",
+        "/api/engagements/{}/incident-process",
+        LEAD,
+        json={"document": "Process.", "contacts": [{"name": "Sam", "email": "sam@x.example"}]},
+    ),
+    _engagement_case(
+        "api:security-roles",
+        "PUT",
+        "/api/engagements/{}/security-roles",
+        LEAD,
+        json={"people": [{"kind": "designated_security_contact", "name": "Dana"}]},
+    ),
+    _engagement_case("api:submissions", "GET", "/api/engagements/{}/submissions", frozenset(ROLES)),
+    _engagement_case(
+        "api:submit",
+        "POST",
+        "/api/engagements/{}/submissions",
+        LEAD,
+        json={"officer_name": "Dana", "officer_role": "COO", "declaration_confirmed": True},
+    ),
+    _submission_case("api:submission", "GET", "/api/submissions/{}", frozenset(ROLES)),
+    _submission_case("api:submission-diff", "GET", "/api/submissions/{}/diff", frozenset(ROLES)),
+    _submission_case(
+        "api:comment",
+        "POST",
+        "/api/submissions/{}/comments",
+        ADVISOR,
+        json={"control_id": "CPS-1.1", "body": "x"},
+    ),
+    _submission_case(
+        "api:decision",
+        "POST",
+        "/api/submissions/{}/decision",
+        ADVISOR,
+        json={"decision": "reject", "reasons": "x"},
+    ),
+    _submission_case("api:statement-pdf", "GET", "/api/submissions/{}/statement.pdf", frozenset(ROLES)),
+    _engagement_case("api:resolve-dispute", "POST", "/api/engagements/{}/dispute/resolve", ADVISOR, json={}),
+    _engagement_case("api:terminate", "POST", "/api/engagements/{}/termination", ADVISOR, json={}),
+    _engagement_case("api:change-notices", "GET", "/api/engagements/{}/change-notices", frozenset(ROLES)),
+    _engagement_case(
+        "api:file-notice",
+        "POST",
+        "/api/engagements/{}/change-notices",
+        LEAD,
+        json={"event": "b", "description": "New risk", "aware_date": "2024-01-02"},
+    ),
+    _engagement_case("api:deadlines", "GET", "/api/engagements/{}/deadlines", frozenset(ROLES)),
+]
+
+
+# Certificates and notifications (issue 7).
+def certificate_of(w: World, tenant: str) -> str:
+    from tests.factories import make_certificate
+
+    people = w.people if tenant == "a" else w.others
+    return make_certificate(w.app.state.engine, people["supplier_lead"].organisation, "iso27001")
+
+
+def subcontractor_of(w: World, tenant: str) -> str:
+    from tests.factories import make_subcontractor
+
+    people = w.people if tenant == "a" else w.others
+    return make_subcontractor(
+        w.app.state.engine, people["supplier_lead"].organisation, f"Sub {tenant} {id(w)}"
+    )
+
+
+def notification_for(w: World, person: Person) -> str:
+    from app.models import Notification
+
+    with session_scope(w.app.state.engine, write=True) as session:
+        row = Notification(user_id=person.user.id, category="certificate_expiry", subject="s", link="/")
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def _certificate_case(name: str, method: str, path: str, roles: frozenset[str]) -> Case:
+    return Case(
+        name,
+        method,
+        path,
+        lambda w, r: certificate_of(w, "a"),
+        lambda w, r: certificate_of(w, "b"),
+        roles,
+        admin_sees_other=False,
+    )
+
+
+CASES += [
+    _certificate_case("certificates:show", "GET", "/certificates/{}", READERS),
+    _certificate_case("api:certificate", "GET", "/api/certificates/{}", READERS),
+    _certificate_case("certificates:edit", "GET", "/certificates/{}/edit", frozenset({"supplier_lead"})),
+    _certificate_case("certificates:update", "POST", "/certificates/{}", frozenset({"supplier_lead"})),
+    _certificate_case(
+        "certificates:withdraw", "POST", "/certificates/{}/withdraw", frozenset({"supplier_lead"})
+    ),
+    Case(
+        "certificates:remove-subcontractor",
+        "POST",
+        "/subcontractors/{}/remove",
+        lambda w, r: subcontractor_of(w, "a"),
+        lambda w, r: subcontractor_of(w, "b"),
+        frozenset({"supplier_lead"}),
+        admin_sees_other=False,
+    ),
+    Case(
+        "notifications:read",
+        "POST",
+        "/notifications/{}/read",
+        lambda w, r: notification_for(w, w.people[r]),
+        lambda w, r: notification_for(w, w.others["supplier_lead"]),
+        frozenset(ROLES),
+        admin_sees_other=False,
+    ),
+]
+
 MATRIX = {case.name for case in CASES}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from app.domain.access import Action
 from app.services.deadlines import review_queue
+from app.services.notifications import due_soon
 from app.web.auth import OptionalPrincipal, can_act
 from app.web.deps import LibraryDep, SessionDep
 from app.web.templating import render
@@ -22,5 +24,7 @@ def index(request: Request, db: SessionDep, library: LibraryDep, principal: Opti
     reviews = None
     if principal is not None and can_act(principal, Action.REVIEW_QUEUE):
         reviews = review_queue(db, principal.user.organisation_id, today=date.today())
-    context = {"catalogues": library.catalogues, "principal": principal, "reviews": reviews}
+    context: dict[str, Any] = {"catalogues": library.catalogues, "principal": principal, "reviews": reviews}
+    if principal is not None:
+        context["due_soon"] = due_soon(db, principal.actor, today=date.today())
     return render(request, "home/index.html", context)

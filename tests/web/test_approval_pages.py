@@ -1,0 +1,150 @@
+"""The approval workflow in the browser's own terms: forms post, pages show what users need.
+
+A buyer advisor finds every supplier's overdue decision from the first page; the supplier
+lead keeps the plan through forms; bad input gets a 422 with the reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.factories import (
+    csrf_token,
+    make_decided_submission,
+    make_engagement,
+    make_org,
+    make_person,
+    sign_in,
+)
+
+
+def test_advisor_finds_overdue_decisions_from_the_first_page(app: FastAPI) -> None:
+    engine, keys = app.state.engine, app.state.keys
+    buyer = make_org(engine, "buyer")
+    advisor = make_person(engine, keys, "buyer_advisor", buyer)
+    first, second = make_org(engine, "supplier", "Acme Ltd"), make_org(engine, "supplier", "Borealis plc")
+    overdue = make_decided_submission(engine, make_engagement(engine, buyer, first), decided=False)
+    make_decided_submission(engine, make_engagement(engine, buyer, second), decided=True)
+    other_buyer_submission = make_decided_submission(
+        engine,
+        make_engagement(engine, make_org(engine, "buyer"), make_org(engine, "supplier")),
+        decided=False,
+    )
+    with TestClient(app) as client:
+        sign_in(app, client, advisor)
+        home = client.get("/")
+        assert "1 awaiting a decision, 1 overdue" in home.text
+        assert f"/submissions/{overdue}" in home.text and "Acme Ltd" in home.text
+        assert other_buyer_submission not in home.text and "Borealis" not in home.text
+        queue = client.get("/reviews")
+        assert queue.status_code == 200 and "Acme Ltd" in queue.text and "overdue" in queue.text
+        assert "Schedule 2.4 para 4.5" in queue.text  # the rule that produced the date
+
+        review = client.get(f"/submissions/{overdue}")
+        assert "Approve and issue ISAS" in review.text
+        token = csrf_token(app, client)
+        refused = client.post(
+            f"/submissions/{overdue}/decision", data={"csrf_token": token, "decision": "reject"}
+        )
+        assert refused.status_code == 422 and "Give the reasons" in refused.text
+        done = client.post(
+            f"/submissions/{overdue}/decision",
+            data={"csrf_token": token, "decision": "reject", "reasons": "No <b>risk</b> register."},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        statement = client.get(f"/submissions/{overdue}/statement")
+        assert (
+            "Rejection notice" in statement.text and "No &lt;b&gt;risk&lt;/b&gt; register." in statement.text
+        )
+        assert "0 overdue" in client.get("/").text
+
+
+def test_supplier_keeps_the_plan_through_forms(app: FastAPI) -> None:
+    engine, keys = app.state.engine, app.state.keys
+    buyer, supplier = make_org(engine, "buyer"), make_org(engine, "supplier")
+    lead = make_person(engine, keys, "supplier_lead", supplier)
+    contributor = make_person(engine, keys, "supplier_contributor", supplier)
+    engagement = make_engagement(engine, buyer, supplier)
+    plan_url = f"/engagements/{engagement.id}/plan"
+    with TestClient(app) as client:
+        sign_in(app, client, lead)
+        token = csrf_token(app, client)
+        page = client.get(plan_url)
+        assert page.status_code == 200 and "The risk register is empty" in page.text
+        assert "2024-09-11" in page.text or "11 Sep 2024" in page.text  # first plan due
+        risk = {
+            "csrf_token": token,
+            "title": "Lost laptop",
+            "control_ids": "CPS-1.1",
+            "likelihood": "4",
+            "impact": "5",
+            "residual_likelihood": "2",
+            "residual_impact": "2",
+            "treatment": "Full-disk encryption",
+        }
+        bad = client.post(f"{plan_url}/risks", data={**risk, "likelihood": "9"})
+        assert bad.status_code == 422 and "from 1 to 5" in bad.text
+        unknown = client.post(f"{plan_url}/risks", data={**risk, "control_ids": "NOPE-1"})
+        assert unknown.status_code == 422 and "NOPE-1" in unknown.text
+        assert "Lost laptop" not in client.get(plan_url).text
+        assert client.post(f"{plan_url}/risks", data=risk, follow_redirects=False).status_code == 303
+        page = client.get(plan_url)
+        assert "Lost laptop" in page.text and "Inherent risk heat map" in page.text
+        no_contact = client.post(
+            f"{plan_url}/roles",
+            data={"csrf_token": token, "role_name_0": "Dana", "role_kind_0": "information_assurance"},
+        )
+        assert no_contact.status_code == 422 and "exactly one designated security contact" in no_contact.text
+        roles = {
+            "csrf_token": token,
+            "role_kind_0": "designated_security_contact",
+            "role_name_0": "Dana Chief",
+        }
+        assert client.post(f"{plan_url}/roles", data=roles, follow_redirects=False).status_code == 303
+        slow = {
+            "csrf_token": token,
+            "document": "Triage",
+            "contact_name_0": "Sam",
+            "contact_email_0": "s@x.example",
+            "report_loss_hours": "36",
+        }
+        assert client.post(f"{plan_url}/incident", data=slow).status_code == 422
+        incomplete = client.post(
+            f"{plan_url}/submit",
+            data={"csrf_token": token, "officer_name": "Dana", "officer_role": "COO", "confirmed": "yes"},
+        )
+        assert incomplete.status_code == 422
+        assert "There is no Incident Management Process." in incomplete.text
+        assert f"/engagements/{engagement.id}/controls/CPS-1.2" in incomplete.text  # links to what is missing
+    with TestClient(app) as client:
+        sign_in(app, client, contributor)
+        page = client.get(plan_url)
+        assert page.status_code == 200 and "Add a risk" not in page.text
+        denied = client.post(f"{plan_url}/risks", data={**risk, "csrf_token": csrf_token(app, client)})
+        assert denied.status_code == 404
+
+
+def test_verification_page_is_public_and_exact(app: FastAPI, anonymous: TestClient) -> None:
+    engine = app.state.engine
+    engagement = make_engagement(engine, make_org(engine, "buyer"), make_org(engine, "supplier"))
+    submission = make_decided_submission(engine, engagement, approved=True)
+    with TestClient(app) as client:
+        from sqlmodel import select
+
+        from app.db import session_scope
+        from app.models import Decision, Submission
+
+        with session_scope(engine) as session:
+            number = session.exec(select(Decision.number).where(Decision.submission_id == submission)).one()
+            sha = session.exec(select(Submission.sha256).where(Submission.id == submission)).one()
+        assert client.get("/verify").status_code == 200
+        good = anonymous.get("/verify", params={"number": number.lower(), "sha256": sha})
+        assert good.status_code == 200 and "Issued" in good.text and engagement.reference in good.text
+        wrong = anonymous.get("/verify", params={"number": number, "sha256": "0" * 64})
+        assert (
+            wrong.status_code == 404
+            and "Not verified" in wrong.text
+            and engagement.reference not in wrong.text
+        )
