@@ -8,7 +8,7 @@ DEV_INSTALLED := $(VENV)/.dev-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench system-deps install dev clean vendor
+.PHONY: run test lint format bench system-deps runtime-deps install dev clean vendor
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,25 @@ install: $(INSTALLED)
 
 dev: $(DEV_INSTALLED) system-deps
 
-## Debian packages the tests use (real Chromium for browser tests); installed only when missing.
+PANGO_CHECK = /sbin/ldconfig -p | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";
+
+## Pango and fonts for WeasyPrint (ISAS PDFs), needed to run Attest.
+runtime-deps:
+	@missing=""; \
+	$(PANGO_CHECK) \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## Debian packages: Chromium for browser tests; Pango and fonts for WeasyPrint (ISAS PDFs).
+## Installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	$(PANGO_CHECK) \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -35,7 +50,7 @@ system-deps:
 	fi
 
 ## Start Attest with demo data on SQLite and a local evidence folder.
-run: $(INSTALLED)
+run: $(INSTALLED) runtime-deps
 	$(BIN)/attest db upgrade
 	$(BIN)/attest demo
 	@echo "Open http://$(HOST):$(PORT)/"

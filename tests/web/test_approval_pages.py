@@ -148,3 +148,35 @@ def test_verification_page_is_public_and_exact(app: FastAPI, anonymous: TestClie
             and "Not verified" in wrong.text
             and engagement.reference not in wrong.text
         )
+
+
+def test_closure_days_move_deadlines(app: FastAPI) -> None:
+    engine, keys = app.state.engine, app.state.keys
+    buyer = make_org(engine, "buyer")
+    advisor = make_person(engine, keys, "buyer_advisor", buyer)
+    lead = make_person(engine, keys, "supplier_lead", make_org(engine, "supplier"))
+    engagement = make_engagement(engine, buyer, make_org(engine, "supplier"))
+    with TestClient(app) as client:
+        sign_in(app, client, advisor)
+        token = csrf_token(app, client)
+        url = f"/api/engagements/{engagement.id}/deadlines"
+        assert client.get(url).json()["deadlines"][0]["due_on"] == "2024-09-11"
+        weekend = client.post(
+            "/reviews/closure-days", data={"csrf_token": token, "day": "2024-09-07", "reason": "x"}
+        )
+        assert weekend.status_code == 422
+        added = client.post(
+            "/reviews/closure-days",
+            data={"csrf_token": token, "day": "2024-09-02", "reason": "Office move"},
+            follow_redirects=False,
+        )
+        assert added.status_code == 303
+        assert client.get(url).json()["deadlines"][0]["due_on"] == "2024-09-12"
+        assert "Office move" in client.get("/reviews").text
+    with TestClient(app) as client:
+        sign_in(app, client, lead)
+        refused = client.post(
+            "/reviews/closure-days",
+            data={"csrf_token": csrf_token(app, client), "day": "2024-09-03", "reason": "x"},
+        )
+        assert refused.status_code == 403

@@ -16,7 +16,7 @@ from app.domain.errors import Forbidden, InvalidInput
 from app.domain.submissions import diff
 from app.domain.workflow import Move, allowed_moves, profile
 from app.models import Engagement, Organisation
-from app.services import approvals, changes, plan
+from app.services import approvals, calendars, changes, plan
 from app.services.deadlines import engagement_deadlines, review_queue
 from app.services.engagements import parties
 from app.web import auth, documents
@@ -416,7 +416,10 @@ def queue(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) ->
     if not auth.can_act(principal, Action.REVIEW_QUEUE):
         raise Forbidden("The review queue is for buyer security advisors.")
     items = review_queue(db, principal.user.organisation_id, today=date.today())
-    return render(request, "approvals/queue.html", {"items": items, "today": date.today()})
+    closures = calendars.closure_days(db, principal.user.organisation_id)
+    return render(
+        request, "approvals/queue.html", {"items": items, "today": date.today(), "closures": closures}
+    )
 
 
 def review_page(
@@ -565,3 +568,29 @@ def verify(request: Request, db: SessionDep, number: str = "", sha256: str = "")
     return render(
         request, "approvals/verify.html", context, status_code=200 if found or not context["asked"] else 404
     )
+
+
+@router.post("/reviews/closure-days", name="approvals:add-closure-day")
+async def add_closure_day(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
+    """Buyer advisors: a day their organisation is closed stops counting as a Working Day."""
+    if not auth.can_act(principal, Action.MANAGE_CLOSURES):
+        raise Forbidden("Closure days are set by the buyer's security advisors.")
+    form = await request.form()
+    try:
+        day = date.fromisoformat(_text(form, "day"))
+    except ValueError:
+        raise InvalidInput("Enter the closure day as YYYY-MM-DD.", details={"day": "Enter a date."}) from None
+    closure = calendars.add_closure_day(
+        db, buyer_org_id=principal.user.organisation_id, day=day, reason=_text(form, "reason")
+    )
+    auth.record(
+        request,
+        db,
+        principal,
+        "closure_day_added",
+        object_type="closure_day",
+        object_id=closure.id,
+        details={"day": day.isoformat()},
+    )
+    db.commit()
+    return RedirectResponse(str(request.url_for("approvals:queue")) + "#closures", status_code=303)
