@@ -53,6 +53,12 @@ def main() -> None:
         shoot(page, "dashboard.png", f"/engagements/{engagement}")
         shoot(page, "work-view.png", f"/engagements/{engagement}/catalogues/cps-security-policy")
         shoot(page, "answer.png", f"/engagements/{engagement}/controls/CPS-1.6")
+        shoot(page, "plan.png", f"/engagements/{engagement}/plan#risks")
+        advisor = browser.new_page(viewport={"width": 1200, "height": 900})
+        sign_in(advisor, "advisor@cps.example")
+        shoot(advisor, "advisor-home.png", "/")
+        advisor.locator("#overdue-decisions a").first.click()
+        shoot(advisor, "review.png", advisor.url.removeprefix(BASE))
         browser.close()
 
 

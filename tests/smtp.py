@@ -10,7 +10,6 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -38,7 +37,7 @@ class Inbox:
     host: str = "127.0.0.1"
     port: int = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
@@ -74,8 +73,8 @@ def password_check(username: str, password: str) -> Any:
     return authenticator
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[Inbox]:
+def serve() -> Iterator[Inbox]:
+    """Body of each module's `smtp_server` fixture: a fresh server and inbox per test."""
     inbox = Inbox()
     controller = start(inbox)
     yield inbox

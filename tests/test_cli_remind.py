@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from tests.smtp import Inbox, smtp_server  # noqa: F401 - fixture
+import pytest
+
+from tests.smtp import Inbox, serve
 from tests.test_cli import run
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Inbox]:
+    yield from serve()
 
 
 def test_remind_sends_demo_reminders_once_over_smtp(tmp_path: Path, smtp_server: Inbox) -> None:
@@ -29,7 +37,9 @@ def test_remind_sends_demo_reminders_once_over_smtp(tmp_path: Path, smtp_server:
     advisor = smtp_server.to("advisor@cps.example")
     assert any("Harbour Cloud Hosting Ltd expired 7 days ago" in m.subject for m in lead)
     assert any("Harbour Cloud Hosting Ltd expired 7 days ago" in m.subject for m in advisor)
-    assert all("https://attest.example/certificates/" in m.body("plain") for m in lead + advisor)
+    assert all("https://attest.example/" in m.body("plain") for m in lead + advisor)
+    harbour = next(m for m in lead if "Harbour" in m.subject)
+    assert "https://attest.example/certificates/" in harbour.body("plain")
     again = json.loads(run(tmp_path, "remind", "--json", **env).stdout)
     assert again["recorded"] == 0 and again["emailed"] == 0
     # Back-fill a day far ahead: the ISO certificate (expiring in 20 days) gets its reminders.

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import io
 import smtplib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.mail import ConsoleMailer, Message, SmtpMailer, absolute, make_mailer, render
 from tests.conftest import make_settings
-from tests.smtp import Inbox, password_check, smtp_server, start  # noqa: F401 - fixture
+from tests.smtp import Inbox, password_check, serve, start
 
+
+@pytest.fixture
+def smtp_server() -> Iterator[Inbox]:
+    yield from serve()
 
 
 def settings_for(tmp_path: Path, inbox: Inbox, **overrides: object):  # type: ignore[no-untyped-def]

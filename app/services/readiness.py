@@ -12,6 +12,7 @@ from app.domain.catalogue import Library
 from app.domain.readiness import CatalogueInfo, ControlInput, EvidenceItem, Readiness, Status, compute
 from app.models import Engagement
 from app.services import approvals
+from app.services.certificates import certificate_blockers
 from app.services.deadlines import engagement_deadlines, overdue_entries
 from app.services.engagements import applicability, catalogue_ids, engagement_controls, scoping_answers
 from app.services.evidence import links_by_control
@@ -62,9 +63,11 @@ def engagement_readiness(
 
 
 def may_process(session: Session, engagement: Engagement, readiness: Readiness, *, today: date) -> MayProcess:
-    """Yes only with no blockers, a current ISAS (Schedule 2.4 para 4.2(b)) and no Required
+    """Yes only with no blockers (gate controls, and the certificates of Schedule 2.4 paras 4.2(a),
+    6.1-6.3 from the certificate register), a current ISAS (Schedule 2.4 para 4.2(b)) and no Required
     Changes Register entry past its agreed date (para 5.5(a): cease processing)."""
     reasons = [f"Blocker: {b.message}" for b in readiness.blockers]
+    reasons += [f"Blocker: {message}" for message in certificate_blockers(session, engagement, today=today)]
     if approvals.current_isas(session, engagement.id) is None:
         reasons.append("No Information Security Approval Statement has been issued for this engagement.")
     for late in overdue_entries(engagement_deadlines(session, engagement, today=today)):

@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, datetime
 
 import time_machine
 from fastapi import FastAPI
@@ -28,7 +28,7 @@ from tests.factories import Person, make_engagement, make_org, make_person, sign
 @contextmanager
 def on(day: str, app: FastAPI, *people: tuple[TestClient, Person]) -> Iterator[None]:
     """Travel to 10:00 UK time on `day` and sign the clients in afresh (sessions time out)."""
-    with time_machine.travel(datetime.fromisoformat(day).replace(hour=9, tzinfo=timezone.utc), tick=False):
+    with time_machine.travel(datetime.fromisoformat(day).replace(hour=9, tzinfo=UTC), tick=False):
         for client, person in people:
             client.cookies.clear()
             sign_in(app, client, person)
@@ -130,6 +130,10 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
             buyer.post(f"/api/submissions/{v1['id']}/decision", json={"decision": "reject"}).status_code
             == 422
         )
+        note = {"control_id": "CPS-1.1", "body": "Which certificate covers this?"}
+        assert buyer.post(f"/api/submissions/{v1['id']}/comments", json=note).status_code == 201
+        assert supplier.post(f"/api/submissions/{v1['id']}/comments", json=note).status_code == 404
+        assert "Which certificate covers this?" in buyer.get(f"/submissions/{v1['id']}").text
         rejected = buyer.post(
             f"/api/submissions/{v1['id']}/decision",
             json={

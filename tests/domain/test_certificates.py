@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the tables read best one case per line
 """Certificate entry rules, states and the certification gates (Schedule 2.4 para 6, CPS 1.5/1.6)."""
 
 from __future__ import annotations

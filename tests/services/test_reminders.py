@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -26,7 +27,12 @@ from tests.factories import (
     make_person,
     make_subcontractor,
 )
-from tests.smtp import Inbox, smtp_server  # noqa: F401 - fixture
+from tests.smtp import Inbox, serve
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Inbox]:
+    yield from serve()
 
 
 @dataclass
@@ -121,7 +127,7 @@ def test_daily_runs_over_a_year_send_each_reminder_exactly_once(world: World) ->
         f"cert-expiry+0:{world.ce_plus}:2026-03-01" not in advisor_keys
     )  # suppliers renew; buyers hear when late
     assert not any(r.recipient_id == world.contributor.user.id for r in rows)
-    assert lead_keys["cert-submission+0:{}:2026-07-30".format(engagement_id(world))] == 1
+    assert lead_keys[f"cert-submission+0:{engagement_id(world)}:2026-07-30"] == 1
     # The ISO certificate expires 2026-06-30; the sub-contractor's CE on 2026-09-15.
     assert lead_keys[f"cert-expiry+0:{world.iso}:2026-06-30"] == 1
     assert lead_keys[f"cert-expiry-60:{world.sub_ce}:2026-09-15"] == 1
@@ -208,7 +214,7 @@ def test_without_the_lease_record_and_delivery_still_never_duplicate(world: Worl
 
 def test_a_crash_between_record_and_send_is_retried_once(world: World) -> None:
     # The process records (and commits) what is due, then dies before sending anything.
-    window, recorded = reminders.record_due(world.engine, as_of=date(2026, 3, 1))
+    _, recorded = reminders.record_due(world.engine, as_of=date(2026, 3, 1))
     assert recorded > 0 and all(r.sent_at is None for r in ledger(world.engine))
     mailer = RecordingMailer()
     # The next run (same day, nothing new to compute) sends what was recorded; once.
@@ -240,6 +246,15 @@ def test_the_lease_keeps_a_second_sender_out(world: World) -> None:
     assert reminders.acquire_lease(world.engine, "b")
 
 
+def test_a_dead_senders_lease_expires(world: World) -> None:
+    from app.models import utcnow
+
+    long_ago = utcnow() - reminders.LEASE - timedelta(seconds=1)
+    assert reminders.acquire_lease(world.engine, "dead", now=long_ago)
+    assert reminders.acquire_lease(world.engine, "alive")
+    assert not reminders.acquire_lease(world.engine, "third")
+
+
 def test_email_off_still_notifies_in_app(world: World) -> None:
     with session_scope(world.engine, write=True) as session:
         notifications.set_preferences(session, world.lead.user.id, {"escalation"})
@@ -264,15 +279,16 @@ def test_reminders_arrive_over_real_smtp(world: World, smtp_server: Inbox) -> No
         in subjects
     )
     assert (
-        "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd expired 7 days ago (2026-03-01)"
-        in subjects
+        "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd "
+        "expired 7 days ago (2026-03-01)" in subjects
     )
     link = f"https://attest.example.gov.uk/certificates/{world.ce_plus}"
     today = next(m for m in to_lead if "expires today" in m.subject)
     assert link in today.body("plain") and f'href="{link}"' in today.body("html")
     to_advisor = smtp_server.to(world.advisor.email)
     assert [m.subject for m in to_advisor if "Cyber Essentials Plus" in m.subject] == [
-        "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd expired 7 days ago (2026-03-01)"
+        "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd "
+        "expired 7 days ago (2026-03-01)"
     ]
     assert smtp_server.to(world.contributor.email) == []
     assert len(smtp_server.messages) == len(ledger(world.engine))

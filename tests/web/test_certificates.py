@@ -225,8 +225,8 @@ def test_sub_contractors_and_their_gates(team: Team) -> None:
         page = client.get("/certificates")
         assert "Harbour Data Ltd" in page.text
         assert (
-            "No current ISO/IEC 27001 or Cyber Essentials Plus certificate on record for Harbour Data Ltd (Schedule 2.4 para 6.2)"
-            in page.text
+            "No current ISO/IEC 27001 or Cyber Essentials Plus certificate on record for Harbour Data Ltd "
+            "(Schedule 2.4 para 6.2)" in page.text
         )
 
 
@@ -251,11 +251,16 @@ def test_expired_ce_plus_is_a_blocker_for_the_supplier_and_in_the_buyers_portfol
         blockers = certificate_blockers(session, team.engagement, today=TODAY)
     assert blockers == [
         expected,
-        "No current Cyber Essentials or Cyber Essentials Plus certificate on record for Minster Print Ltd (Schedule 2.4 para 6.3)",
+        "No current Cyber Essentials or Cyber Essentials Plus certificate on record for Minster Print Ltd "
+        "(Schedule 2.4 para 6.3)",
     ]
     with client_for(team, team.lead) as client:
         assert expected in client.get("/certificates").text
         assert expected in client.get("/certificates?state=expired").text
+        # the gate feeds readiness: the dashboard and the API name it, and processing is refused
+        assert expected in client.get(f"/engagements/{team.engagement.id}").text
+        readiness = client.get(f"/api/engagements/{team.engagement.id}/readiness").json()
+        assert readiness["may_process_buyer_data"] is False and f"Blocker: {expected}" in readiness["reasons"]
     with client_for(team, team.advisor) as client:
         page = client.get("/portfolio")
         assert page.status_code == 200
@@ -333,3 +338,28 @@ def test_api_lists_filters_creates_and_refuses(team: Team) -> None:
         seen = client.get("/api/certificates").json()["certificates"]
         assert len(seen) == 3
     assert counts(team)[0] == 3
+
+
+def test_a_new_file_on_edit_is_a_new_version_of_the_old_one(team: Team) -> None:
+    fields = {"scheme": "iso27001", "issued_on": ISSUED, "body": "BSI"}
+    with client_for(team, team.lead) as client:
+        created = post_certificate(client, fields)
+        cert_id = created.headers["location"].rsplit("/", 1)[1]
+        updated = post_certificate(client, fields, file=PDF + b"\n% v2\n", path=f"/certificates/{cert_id}")
+        assert updated.status_code == 303, updated.text
+    with session_scope(team.app.state.engine) as session:
+        cert = session.get(Certificate, cert_id)
+        assert cert is not None
+        files = sorted(session.exec(select(Evidence)), key=lambda e: e.version)
+        assert [e.version for e in files] == [1, 2] and files[0].superseded_at is not None
+        assert cert.evidence_id == files[1].id and files[1].family_id == files[0].id
+
+
+def test_an_unaccepted_file_type_is_refused_and_nothing_is_kept(team: Team) -> None:
+    with client_for(team, team.lead) as client:
+        response = post_certificate(
+            client, {"scheme": "iso27001", "issued_on": ISSUED, "body": "BSI"}, file=b"MZ\x90\x00binary"
+        )
+    assert response.status_code == 415
+    assert counts(team) == (0, 0)
+    assert list(team.app.state.store.keys()) == []

@@ -23,8 +23,8 @@ from app.services import sessions
 from tests.factories import (
     Person,
     csrf_token,
-    make_engagement,
     make_decided_submission,
+    make_engagement,
     make_evidence,
     make_org,
     make_person,

@@ -99,7 +99,6 @@ def work_view(
         "statuses": responses.STATUS_LABELS,
         "can_answer": can(principal.actor, Action.ANSWER_CONTROL, engagements.parties(engagement)),
         "readiness": result,
-        "may": readiness.may_process(db, engagement, result, today=date.today()),
     }
     block = "work_rows" if is_htmx(request) and request.headers.get("hx-target") == "work-rows" else None
     return vary_on_htmx(render(request, "assessment/work.html", context, block_name=block))

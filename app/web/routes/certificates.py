@@ -16,7 +16,7 @@ from app.domain.errors import InvalidInput, NotFound, PayloadTooLarge, Unsupport
 from app.domain.files import safe_filename
 from app.models import Certificate, Evidence
 from app.services import certificates as service
-from app.storage import TooLarge, Upload
+from app.storage import StoredObject, TooLarge, Upload
 from app.web import auth
 from app.web.deps import SessionDep
 from app.web.routes.evidence import forget, refuse_oversized, store_of
@@ -125,16 +125,8 @@ async def read_form(request: Request) -> tuple[dict[str, str], Upload | None, st
     return fields, upload, safe_filename(parsed.file_name or "")
 
 
-def store_file(
-    request: Request,
-    db: Session,
-    principal: auth.Principal,
-    upload: Upload,
-    name: str,
-    title: str,
-    expires_on: date | None,
-    supersedes: str | None,
-) -> Evidence:
+def finish_upload(upload: Upload) -> StoredObject:
+    """Check the real type of the streamed file and keep it in the store (before any row is written)."""
     try:
         media_type = upload.sniff()
         if media_type is None:
@@ -145,21 +137,7 @@ def store_file(
     except BaseException:
         upload.abort()
         raise
-    try:
-        return service.register_file(
-            db,
-            principal.actor,
-            sha256=stored.key,
-            size=stored.size,
-            media_type=stored.media_type or media_type,
-            file_name=name,
-            title=title,
-            expires_on=expires_on,
-            supersedes=supersedes,
-        )
-    except Exception:
-        forget(db, store_of(request), stored.key)
-        raise
+    return stored if stored.media_type else StoredObject(stored.key, stored.size, media_type)
 
 
 async def save(
@@ -175,32 +153,25 @@ async def save(
         problems = error.details if isinstance(error.details, dict) else {"scheme": error.message}
         context = form_context(db, principal, certificate=certificate, errors=problems, values=fields)
         return render(request, "certificates/form.html", context, status_code=422)
-    stored_key = ""
+    stored = finish_upload(upload) if upload is not None else None
     try:
         evidence_id = None
-        if upload is not None:
+        if stored is not None:
             holder = principal.organisation.name
-            if data.subcontractor_id:
-                holder = next(
-                    (
-                        s.name
-                        for s in service.subcontractors(db, principal.user.organisation_id)
-                        if s.id == data.subcontractor_id
-                    ),
-                    holder,
-                )
-            title = f"{SCHEME_LABELS[data.scheme]} certificate: {holder}"
-            evidence = store_file(
-                request,
+            for sub in service.subcontractors(db, principal.user.organisation_id):
+                holder = sub.name if sub.id == data.subcontractor_id else holder
+            evidence = service.register_file(
                 db,
-                principal,
-                upload,
-                name,
-                title,
-                data.expires_on,
-                certificate.evidence_id if certificate else None,
+                principal.actor,
+                sha256=stored.key,
+                size=stored.size,
+                media_type=stored.media_type or "application/octet-stream",
+                file_name=name,
+                title=f"{SCHEME_LABELS[data.scheme]} certificate: {holder}",
+                expires_on=data.expires_on,
+                supersedes=certificate.evidence_id if certificate else None,
             )
-            evidence_id, stored_key = evidence.id, evidence.sha256
+            evidence_id = evidence.id
         if certificate is None:
             row = service.create(db, principal.actor, data, evidence_id=evidence_id)
             action = "certificate_added"
@@ -223,8 +194,8 @@ async def save(
         db.commit()
     except Exception:
         db.rollback()
-        if stored_key:
-            forget(db, store_of(request), stored_key)
+        if stored is not None:
+            forget(db, store_of(request), stored.key)
         raise
     return RedirectResponse(str(request.url_for("certificates:show", certificate_id=row.id)), status_code=303)
 
