@@ -517,23 +517,29 @@ def statement_pdf(
     )
 
 
-@router.post("/engagements/{engagement_id}/dispute/resolve", name="api:resolve-dispute")
-def resolve_dispute(
-    request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
+def _advisor_move(
+    request: Request, engagement_id: str, db: SessionDep, principal: auth.Principal, step: Move, what: str
 ) -> dict[str, Any]:
-    """Record that the Dispute Resolution Procedure ended: the supplier revises the plan again."""
     engagement = engagement_for(request, db, principal, engagement_id, Action.DECIDE_SUBMISSION)
-    case = approvals.move(db, engagement, principal.actor, Move.RESOLVE_DISPUTE)
+    case = approvals.move(db, engagement, principal.actor, step)
     audit(
         request,
         db,
         principal,
-        "dispute_resolved",
+        what,
         object_type="engagement",
         object_id=engagement.id,
         engagement_id=engagement.id,
     )
     return {"state": case.state.value}
+
+
+@router.post("/engagements/{engagement_id}/dispute/resolve", name="api:resolve-dispute")
+def resolve_dispute(
+    request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
+) -> dict[str, Any]:
+    """Record that the Dispute Resolution Procedure ended: the supplier revises the plan again."""
+    return _advisor_move(request, engagement_id, db, principal, Move.RESOLVE_DISPUTE, "dispute_resolved")
 
 
 @router.post("/engagements/{engagement_id}/termination", name="api:terminate")
@@ -541,18 +547,7 @@ def terminate(
     request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
     """Record termination after a material Default (Schedule 2.4 para 4.7)."""
-    engagement = engagement_for(request, db, principal, engagement_id, Action.DECIDE_SUBMISSION)
-    case = approvals.move(db, engagement, principal.actor, Move.TERMINATE)
-    audit(
-        request,
-        db,
-        principal,
-        "termination_recorded",
-        object_type="engagement",
-        object_id=engagement.id,
-        engagement_id=engagement.id,
-    )
-    return {"state": case.state.value}
+    return _advisor_move(request, engagement_id, db, principal, Move.TERMINATE, "termination_recorded")
 
 
 @router.get("/engagements/{engagement_id}/change-notices", name="api:change-notices")

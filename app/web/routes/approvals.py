@@ -74,6 +74,21 @@ def plan_page(
     return render(request, "approvals/plan.html", context, status_code=status_code)
 
 
+def _refused(
+    request: Request,
+    db: SessionDep,
+    library: LibraryDep,
+    principal: auth.Principal,
+    engagement: Engagement,
+    error: InvalidInput,
+) -> Response:
+    """Nothing of the refused change is kept; the plan page shows why, with status 422."""
+    db.rollback()
+    return plan_page(
+        request, db, library, principal, engagement, errors=dict(error.details or {}), status_code=422
+    )
+
+
 @router.get("/engagements/{engagement_id}/plan", name="approvals:plan")
 def show_plan(
     request: Request,
@@ -168,10 +183,7 @@ async def save_risk(
             db, library, engagement, principal.actor, data, risk_id=_text(form, "risk_id") or None
         )
     except InvalidInput as error:
-        db.rollback()
-        return plan_page(
-            request, db, library, principal, engagement, errors=dict(error.details or {}), status_code=422
-        )
+        return _refused(request, db, library, principal, engagement, error)
     return _saved(request, db, principal, engagement, "risk_saved", "risk", risk.id, "risks")
 
 
@@ -211,10 +223,7 @@ async def save_entry(
             db, engagement, principal.actor, data, entry_id=_text(form, "entry_id") or None
         )
     except InvalidInput as error:
-        db.rollback()
-        return plan_page(
-            request, db, library, principal, engagement, errors=dict(error.details or {}), status_code=422
-        )
+        return _refused(request, db, library, principal, engagement, error)
     return _saved(
         request, db, principal, engagement, "register_entry_saved", "register_entry", entry.id, "register"
     )
@@ -300,10 +309,7 @@ async def save_roles(
     try:
         plan.set_security_roles(db, engagement, principal.actor, people)
     except InvalidInput as error:
-        db.rollback()
-        return plan_page(
-            request, db, library, principal, engagement, errors=dict(error.details or {}), status_code=422
-        )
+        return _refused(request, db, library, principal, engagement, error)
     return _saved(
         request, db, principal, engagement, "security_roles_saved", "engagement", engagement.id, "roles"
     )
