@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import __version__, migrate
 from app.catalogue import CatalogueError, cached_library
@@ -19,10 +20,12 @@ from app.checks import check_catalogues, check_database, check_writable_dir, pre
 from app.config import ConfigError, Settings, load_settings
 from app.db import make_engine, session_scope
 from app.domain.errors import AttestError
-from app.models import Evidence, utcnow
+from app.mail import make_mailer
+from app.models import utcnow
 from app.security import Keys, totp_code
-from app.services import accounts, sessions
+from app.services import account_notices, accounts, sessions
 from app.services import audit as audit_service
+from app.services import evidence_integrity as integrity
 from app.services.audit import Who
 from app.services.demo import DEMO_PASSWORD, load_demo
 from app.storage import make_store
@@ -51,14 +54,14 @@ def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
 
 
 @contextmanager
-def unit_of_work(write: bool = True) -> Iterator[tuple[Session, Settings, Keys]]:
+def unit_of_work(write: bool = True, keys: Keys | None = None) -> Iterator[tuple[Session, Settings, Keys]]:
     """A migrated database session and the keys; domain errors become one clear line."""
     settings = settings_or_fail()
     engine = make_engine(settings.effective_database_url)
     problem = check_database(engine)
     if problem:
         fail(problem)
-    keys = Keys(settings.audit_key or settings.resolved_secret_key())
+    keys = keys or Keys(settings.audit_key or settings.resolved_secret_key())
     try:
         with session_scope(engine, write=write) as session:
             yield session, settings, keys
@@ -163,31 +166,61 @@ def demo_code(email: str) -> None:
 
 
 @cli.command("verify-evidence")
-def verify_evidence(as_json: JsonFlag = False) -> None:
+def verify_evidence(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First remove orphans and temp files older than ATTEST_ORPHAN_GRACE_MINUTES "
+            "(left by a crash; never an object a row refers to).",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Re-hash every stored evidence object; report mismatches, missing objects and orphans (exit 1)."""
     with unit_of_work(write=False) as (session, settings, _):
         store = make_store(settings)
-        expected = set(session.exec(select(Evidence.sha256)).all())
-        missing = sorted(k for k in expected if not store.exists(k))
-        corrupt = sorted(k for k in expected - set(missing) if store.hash_of(k) != k)
-        orphans = sorted(set(store.keys()) - expected)
-    payload = {"checked": len(expected), "missing": missing, "corrupt": corrupt, "orphans": orphans}
-    ok = not (missing or corrupt or orphans)
-    text = (
-        f"evidence store intact: {len(expected)} objects"
-        if ok
-        else f"evidence store problems: {len(missing)} missing, {len(corrupt)} corrupt, "
-        f"{len(orphans)} orphans: "
-        + ", ".join(
-            [
-                *(f"missing {k}" for k in missing),
-                *(f"corrupt {k}" for k in corrupt),
-                *(f"orphan {k}" for k in orphans),
-            ]
+        grace = settings.orphan_grace_minutes * 60
+        swept = integrity.sweep(session, store, grace_seconds=grace) if repair else integrity.Sweep()
+        report = integrity.check(session, store, grace_seconds=grace)
+    payload = {
+        "checked": report.checked,
+        "missing": report.missing,
+        "corrupt": report.corrupt,
+        "orphans": report.orphans,
+        "young_orphans": report.young_orphans,
+        "stale_temp_files": report.stale_temp_files,
+        "removed": {"orphans": swept.orphans, "temp_files": swept.temp_files},
+    }
+    lines = [
+        *(f"removed orphan {k} (no evidence row, older than the grace period)" for k in swept.orphans),
+        *(f"removed stale temp file {name}" for name in swept.temp_files),
+    ]
+    if report.ok:
+        lines.append(f"evidence store intact: {report.checked} objects")
+    else:
+        lines.append(
+            f"evidence store problems: {len(report.missing)} missing, {len(report.corrupt)} corrupt, "
+            f"{len(report.orphans)} orphans, {report.stale_temp_files} stale temp files: "
+            + ", ".join(
+                [
+                    *(f"missing {k}" for k in report.missing),
+                    *(f"corrupt {k}" for k in report.corrupt),
+                    *(f"orphan {k}" for k in report.orphans),
+                ]
+            )
         )
+        if (report.orphans or report.stale_temp_files) and not repair:
+            lines.append(
+                "orphans and stale temp files are left by a crash: `attest verify-evidence --repair`"
+            )
+    lines.extend(
+        f"young orphan {k} kept (younger than {settings.orphan_grace_minutes} minutes: "
+        "its upload may be about to commit)"
+        for k in report.young_orphans
     )
-    emit(as_json, payload, text)
-    if not ok:
+    emit(as_json, payload, "\n".join(lines))
+    if not report.ok:
         raise typer.Exit(code=1)
 
 
@@ -220,25 +253,60 @@ def users_create(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a user: prints a one-time invitation link, or with --password the TOTP secret."""
+    """Create a user: mails (and prints) a one-time invitation link, or with --password the TOTP secret."""
+    issued: accounts.Issued | None = None
     with unit_of_work() as (session, settings, keys):
         organisation = accounts.find_organisation(session, org)
         user = accounts.create_user(
             session, email=email, name=name, organisation_id=organisation.id, role=role
         )
         payload: dict[str, Any] = {"id": user.id, "email": user.email}
+        audit_service.record(
+            session, keys.audit, CLI_WHO, "user_created", object_type="user", object_id=user.id
+        )
         if password is not None:
             payload["totp_secret"] = accounts.enrol_for_script(session, keys, user, password, now=utcnow())
             text = f"created user {user.id}; TOTP secret {payload['totp_secret']}"
         else:
-            token = accounts.issue_invitation(session, user=user, by_user_id=None, now=utcnow())
-            payload["invitation_url"] = f"{settings.base_url}/invitations/{token}"
-            text = f"created user {user.id}; invitation link (valid 7 days): {payload['invitation_url']}"
-        audit_service.record(
-            session, keys.audit, CLI_WHO, "user_created", object_type="user", object_id=user.id
-        )
+            issued = accounts.issue_link(
+                session, keys, settings, user=user, by=None, who=CLI_WHO, now=utcnow()
+            )
+            # A new account only: whoever runs the command line could enrol it anyway.
+            payload["invitation_url"] = issued.link
+            text = f"created user {user.id}; invitation link (valid 7 days): {issued.link}"
         session.commit()
+    if issued is not None:
+        payload["mail_failed"] = deliver_or_warn(settings, issued)
     emit(as_json, payload, text)
+
+
+@users_cli.command("reset")
+def users_reset(
+    email: Annotated[str, typer.Option(help="Email address or user id.")], as_json: JsonFlag = False
+) -> None:
+    """Mail the account a new link: a reset (new password and app, every session and token ends
+    when finished) for an enrolled account, never printed; an invitation for one never enrolled."""
+    with unit_of_work() as (session, settings, keys):
+        user = accounts.find_user(session, email)
+        issued = accounts.issue_link(session, keys, settings, user=user, by=None, who=CLI_WHO, now=utcnow())
+        session.commit()
+    payload: dict[str, Any] = {"id": user.id, "email": user.email, "purpose": issued.purpose}
+    if issued.link:
+        payload["invitation_url"] = issued.link
+        text = f"mailed a new invitation link to {user.email} (valid 7 days): {issued.link}"
+    else:
+        text = f"mailed a reset link to {user.email} (valid 7 days); it is not shown here"
+    payload["mail_failed"] = deliver_or_warn(settings, issued)
+    emit(as_json, payload, text)
+
+
+def deliver_or_warn(settings: Settings, issued: accounts.Issued) -> bool:
+    """Send the link's mails after the commit; a failure is one line on stderr (exit code 0:
+    the link exists; running the command again makes a new one)."""
+    failed = account_notices.deliver(make_mailer(settings), issued.mails)
+    for address in failed:
+        typer.echo(f"attest: warning: the mail to {address} could not be sent", err=True)
+    return bool(failed)
 
 
 @users_cli.command("disable")
@@ -276,10 +344,25 @@ def tokens_create(
     emit(as_json, {"id": row.id, "token": token}, token)
 
 
+WRONG_KEY_EXIT = 3  # distinct from 1 (the log is broken) and 2 (could not run)
+
+
+def existing_keys(settings: Settings) -> Keys | None:
+    """The keys of the configured or kept secret; never a new one (a made-up key is only wrong,
+    and generating it would keep it), None when there is none."""
+    secret = settings.audit_key or settings.existing_secret_key()
+    return Keys(secret) if secret else None
+
+
+def throwaway_keys() -> Keys:
+    return Keys(secrets.token_urlsafe(48))
+
+
 @audit_cli.command("verify")
 def audit_verify(as_json: JsonFlag = False) -> None:
-    """Check the whole chain and the checkpoints; exit 1 naming the first bad record."""
-    with unit_of_work(write=False) as (session, settings, keys):
+    """Check the whole chain and the checkpoints; exit 1 naming the first bad record, 3 on a wrong key."""
+    found = existing_keys(settings_or_fail())
+    with unit_of_work(write=False, keys=found or throwaway_keys()) as (session, settings, keys):
         verdict = audit_service.verify(session, keys.audit, settings.audit_checkpoint_file)
     payload = {
         "ok": verdict.ok,
@@ -287,19 +370,30 @@ def audit_verify(as_json: JsonFlag = False) -> None:
         "head_seq": verdict.head.seq,
         "first_bad_seq": verdict.first_bad_seq,
         "reason": verdict.reason,
+        "wrong_key": verdict.wrong_key,
     }
     if verdict.ok:
         emit(as_json, payload, f"audit log intact: {verdict.checked} records, head {verdict.head.seq}")
         return
+    if verdict.wrong_key:
+        if found is None:
+            payload["reason"] = (
+                "the audit key is wrong or missing (ATTEST_AUDIT_KEY / ATTEST_SECRET_KEY): neither is set "
+                "and there is no data_dir/secret_key file; set the key the log was written with"
+            )
+        emit(as_json, payload, f"audit log NOT VERIFIED: {payload['reason']}")
+        raise typer.Exit(code=WRONG_KEY_EXIT)
     emit(as_json, payload, f"audit log BROKEN at record {verdict.first_bad_seq}: {verdict.reason}")
     raise typer.Exit(code=1)
 
 
 @audit_cli.command("checkpoint")
 def audit_checkpoint(as_json: JsonFlag = False) -> None:
-    """Append the chain head to the checkpoint file (run from cron, e.g. hourly)."""
-    with unit_of_work(write=False) as (session, settings, _):
-        point = audit_service.write_checkpoint(session, settings.audit_checkpoint_file)
+    """Append the chain head (and the audit key's id) to the checkpoint file (run from cron, e.g. hourly)."""
+    found = existing_keys(settings_or_fail())
+    with unit_of_work(write=False, keys=found or throwaway_keys()) as (session, settings, _):
+        key = found.audit if found else None  # the key id is written only for a key that matches
+        point = audit_service.write_checkpoint(session, settings.audit_checkpoint_file, key)
     emit(as_json, {"seq": point.seq, "hash": point.hash}, f"checkpoint at record {point.seq}")
 
 
@@ -334,6 +428,31 @@ def startup_problems(settings: Settings) -> list[str]:
     return [p for p in checks if p]
 
 
+STARTUP_SWEEP_SECONDS = 10.0  # start-up stays quick; `verify-evidence --repair` finishes the rest
+
+
+def startup_cleanup(settings: Settings) -> list[str]:
+    """Remove what a crash left in the evidence store (see evidence_integrity); one line each."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with session_scope(engine) as session:
+            swept = integrity.sweep(
+                session,
+                make_store(settings),
+                grace_seconds=settings.orphan_grace_minutes * 60,
+                budget_seconds=STARTUP_SWEEP_SECONDS,
+            )
+    except Exception as error:  # a failed clean-up must not stop the server
+        return [f"start-up clean-up of the evidence store failed: {str(error).splitlines()[0]}"]
+    finally:
+        engine.dispose()
+    lines = [f"start-up clean-up: removed orphan {key} (left by a crash)" for key in swept.orphans]
+    lines += [f"start-up clean-up: removed stale temp file {name}" for name in swept.temp_files]
+    if not swept.complete:
+        lines.append("start-up clean-up stopped for time: run `attest verify-evidence --repair`")
+    return lines
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -347,6 +466,8 @@ def serve(
     problems = startup_problems(settings)
     if problems:
         fail(problems[0])
+    for line in startup_cleanup(settings):
+        typer.echo(line, err=True)
     typer.echo(f"Attest {__version__} on http://{host}:{port}")
     uvicorn.run(
         "app.main:create_app",
@@ -355,7 +476,9 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
-        proxy_headers=True,
+        # Uvicorn's default believes X-Forwarded-* from 127.0.0.1: only the configured proxies.
+        proxy_headers=bool(settings.trusted_networks),
+        forwarded_allow_ips=[str(network) for network in settings.trusted_networks],
     )
 
 

@@ -11,6 +11,7 @@ import typer
 from app.checks import check_database
 from app.cli import emit, fail, settings_or_fail
 from app.db import make_engine
+from app.domain import dates
 from app.mail import make_mailer
 from app.services import reminders
 
@@ -36,6 +37,9 @@ def remind_loop(*, as_of: str, every: str, as_json: bool) -> None:
             day = date.fromisoformat(as_of)
         except ValueError:
             fail(f"--as-of: give the day as YYYY-MM-DD (got {as_of!r})")
+        problem = dates.problem(day, "The --as-of day")
+        if problem:
+            fail(f"--as-of: {problem}")
     interval = 0
     if every:
         if day is not None:
@@ -65,6 +69,8 @@ def remind_loop(*, as_of: str, every: str, as_json: bool) -> None:
                     f"reminders {start.isoformat()} to {end.isoformat()}: {result.recorded} recorded, "
                     f"{result.emailed} emailed, {result.failed} failed"
                 )
+            if result.skipped:  # logged with the traceback; every other engagement was done
+                text += f"; skipped (see the log): {', '.join(result.skipped)}"
             emit(as_json, result.to_dict(), text)
             if not interval:
                 break

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.addresses import Network, parse_networks
+
 DEV_BASE_URL = "http://127.0.0.1:8000"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 
@@ -39,6 +41,13 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     max_upload_mb: int = Field(default=200, ge=1, le=10_240)
+    # An upload that sends nothing for this long, or (after the grace period) less than the
+    # minimum rate on average, is cut with 408 and nothing is stored (0 turns the rate check off).
+    upload_idle_seconds: float = Field(default=30.0, gt=0, le=3600)
+    upload_min_bytes_per_second: int = Field(default=1024, ge=0, le=100 * 1024 * 1024)
+    upload_rate_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # Every request body except multipart uploads (JSON, url-encoded forms): 413 above this.
+    max_body_kb: int = Field(default=1024, ge=1, le=1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     cookie_secure: bool | None = None
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -50,6 +59,10 @@ class Settings(BaseSettings):
     s3_access_key: str = ""
     s3_secret_key: str = ""
     s3_region: str = ""
+    # An object with no row younger than this may belong to an upload about to commit.
+    orphan_grace_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    # Proxies whose X-Forwarded-For is believed (addresses or networks); empty: none.
+    trusted_proxies: str = ""
 
     @field_validator("base_url")
     @classmethod
@@ -57,6 +70,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def effective_database_url(self) -> str:
@@ -99,6 +122,13 @@ class Settings(BaseSettings):
         if self.mail_backend == "console":
             problems.append("ATTEST_MAIL_BACKEND: production needs 'smtp', not 'console'")
         return problems
+
+    def existing_secret_key(self) -> str:
+        """The secret key if it is set or kept in the data folder; "" otherwise (none is made)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_FILE_NAME
+        return path.read_text(encoding="utf-8").strip() if path.exists() else ""
 
     def resolved_secret_key(self) -> str:
         """The secret key; in development one is generated once and kept in the data folder."""

@@ -5,10 +5,20 @@ transaction handling is switched off so that we issue BEGIN ourselves: write
 sessions use BEGIN IMMEDIATE, which takes the write lock up front (a deferred
 transaction that reads and then writes fails under concurrency). PostgreSQL uses
 psycopg 3 with pool_pre_ping.
+
+Every engine refuses control characters in any text parameter before the driver sees
+it (`refuse_control_characters`), so a NUL is an InvalidInput (422) on both databases
+instead of a 500 on PostgreSQL and a stored value on SQLite; see app/domain/text.py.
+
+Read-only sessions (`session_scope(..., read_only=True)`, every GET request's) refuse
+INSERT, UPDATE and DELETE on both databases: a read that then writes is exactly the
+deferred transaction that fails, so whatever a read must record goes into a short write
+transaction of its own (`app.web.deps.writer`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +27,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from app.domain.errors import InvalidInput
+from app.domain.text import refusal_message, refused_in
+
 SQLITE_BEGIN_OPTION = "sqlite_begin"
+READ_ONLY_OPTION = "attest_read_only"
+WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+WRITES = "attest_writes"  # Session.info key: the session's transactions take the write lock
+
+
+class WriteInReadOnlySession(RuntimeError):
+    """A read-only session was asked to write (a programming error, never a user's)."""
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -31,8 +51,42 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    else:
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine, "before_cursor_execute", refuse_control_characters, retval=True)
+    event.listen(engine, "before_cursor_execute", _refuse_writes_when_read_only)
+    return engine
+
+
+_BIND_SUFFIX = re.compile(r"_\d+$")  # where-clause binds are named "<column>_1"
+
+
+def refuse_control_characters(
+    _connection: Any,
+    _cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    _executemany: bool,
+) -> tuple[str, Any]:
+    """Raise InvalidInput naming the column when any text parameter holds a refused character.
+
+    It runs for every statement of every engine (ORM flushes, Core updates, queries,
+    the CLI and jobs), before the driver, so no route or service can forget it. The
+    compiled parameters are the values as given (JSON columns still nested), keyed by
+    column; raw driver SQL falls back to the driver parameters.
+    """
+    compiled = getattr(context, "compiled_parameters", None) if context is not None else None
+    rows = compiled if compiled else parameters if isinstance(parameters, list) else [parameters]
+    for row in rows:
+        items = row.items() if isinstance(row, dict) else enumerate(row or ())
+        for key, value in items:
+            found = refused_in(value, _BIND_SUFFIX.sub("", str(key)))
+            if found:
+                field, char = found
+                message = refusal_message(field, char)
+                raise InvalidInput(message, details={field: message})
+    return statement, parameters
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -50,6 +104,18 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _refuse_writes_when_read_only(
+    connection: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+) -> None:
+    if connection.get_execution_options().get(READ_ONLY_OPTION) and (
+        statement.lstrip()[:7].upper().startswith(WRITE_STATEMENTS)
+    ):
+        raise WriteInReadOnlySession(
+            "a read-only session tried to write; write in a transaction of its own "
+            f"(app.web.deps.writer): {statement[:60]!r}"
+        )
+
+
 def write_engine(engine: Engine) -> Engine:
     """The same engine, but its transactions start with BEGIN IMMEDIATE on SQLite."""
     if engine.dialect.name != "sqlite":
@@ -57,9 +123,22 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
 
 
+def read_only_engine(engine: Engine) -> Engine:
+    """The same engine, but its connections refuse to write (see the module docstring)."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
 @contextmanager
-def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+def session_scope(engine: Engine, *, write: bool = False, read_only: bool = False) -> Iterator[Session]:
     """A session for a unit of work; the caller commits, anything else rolls back."""
-    bind = write_engine(engine) if write else engine
+    if write and read_only:
+        raise ValueError("a session cannot both write and be read-only")
+    bind = write_engine(engine) if write else read_only_engine(engine) if read_only else engine
     with Session(bind, expire_on_commit=False) as session:
+        session.info[WRITES] = write
         yield session
+
+
+def takes_write_lock(session: Session) -> bool:
+    """True for a write session (BEGIN IMMEDIATE on SQLite): a second writer would wait for it."""
+    return bool(session.info.get(WRITES))

@@ -17,12 +17,13 @@ from app.api import engagements as engagements_api
 from app.catalogue import cached_library
 from app.config import Settings, get_settings
 from app.db import make_engine
+from app.mail import make_mailer
 from app.security import Keys
 from app.storage import make_store
 from app.web.auth import csrf_guard, require_principal
 from app.web.csrf import CsrfCookieMiddleware
 from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
-from app.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.web.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from app.web.routes import (
     account,
     admin,
@@ -39,6 +40,7 @@ from app.web.routes import (
     notifications,
     portfolio,
 )
+from app.web.text_guard import refuse_control_characters
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -53,13 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # Swagger UI would load from a CDN; the schema is at /api/openapi.json
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        dependencies=[Depends(csrf_guard)],
+        dependencies=[Depends(csrf_guard), Depends(refuse_control_characters)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
     app.state.library = cached_library(str(Path(settings.controls_dir).resolve()))
     app.state.keys = Keys(settings.audit_key or settings.resolved_secret_key())
     app.state.store = make_store(settings)
+    app.state.mailer = make_mailer(settings)
 
     install_error_handlers(app)
     signed_in = [Depends(require_principal)]
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit_kb=settings.max_body_kb)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.https)
     app.add_middleware(RequestIdMiddleware)

@@ -9,7 +9,17 @@ never from a client's file name.
 
 Local order (conventions, "Persistence"): write the temp file in <root>/tmp, fsync it,
 rename it to <root>/objects/ab/cd/<sha256>, fsync the directory. A crash before the
-rename leaves only a temp file (see `clean_tmp`); after it, a complete object.
+rename leaves only a temp file (see `clean_tmp`); after it and before the caller's
+commit, a complete object that no row refers to: an orphan.
+
+Orphans are removed only once they are older than a grace period
+(`remove_orphan(key, cutoff=...)`), so an object whose upload is about to commit is
+never touched. Storing bytes that are already there refreshes the object's time
+(local: its mtime; S3: a copy onto itself), so an old orphan that a new upload is
+about to claim becomes young again. The local store moves a candidate aside first
+and looks at its time again after the move, so a refresh that raced the removal
+wins; the S3 store checks the time just before deleting (S3 has no conditional
+delete: a refresh in the milliseconds between the two requests would be lost).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol, Self
 
 from app.domain import files
+from app.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,7 +49,15 @@ if TYPE_CHECKING:
 CHUNK = 64 * 1024
 OBJECT_MODE = 0o440
 TMP_PREFIX = "upload-"
+ASIDE_PREFIX = TMP_PREFIX + "orphan-"  # an orphan moved aside while it is removed
 _KEY = re.compile(r"[0-9a-f]{64}")
+
+
+class EmptyFile(InvalidInput):
+    """The upload has no bytes at all (refused before its type is even considered)."""
+
+    def __init__(self) -> None:
+        super().__init__("The file is empty.", details={"file": "empty"})
 
 
 class TooLarge(Exception):
@@ -82,8 +101,11 @@ class EvidenceStore(Protocol):
     def size(self, key: str) -> int: ...
     def delete(self, key: str) -> None: ...
     def keys(self) -> Iterator[str]: ...
+    def entries(self) -> Iterator[tuple[str, float]]: ...
+    def remove_orphan(self, key: str, *, cutoff: float) -> bool: ...
     def hash_of(self, key: str) -> str: ...
-    def clean_tmp(self, older_than_seconds: float = 24 * 3600) -> int: ...
+    def stale_tmp(self, older_than_seconds: float) -> list[str]: ...
+    def clean_tmp(self, older_than_seconds: float = 24 * 3600) -> list[str]: ...
 
 
 def check_key(key: str) -> str:
@@ -135,7 +157,7 @@ class _SpooledUpload(ABC):
         """End writing (the temp file is flushed, fsynced, closed) and sniff the media type.
 
         Callers may check the type and abort before anything is stored; `finish` sniffs
-        if they have not.
+        if they have not. An upload without a single byte raises EmptyFile.
         """
         if not self._sniffed:
             if self._file is None:
@@ -145,7 +167,10 @@ class _SpooledUpload(ABC):
             self._file.close()
             self._file = None
             self._sniffed = True
-            self._media_type = sniff_file(self.path, self.head, self._filename, self._text.is_text())
+            if self._size > 0:
+                self._media_type = sniff_file(self.path, self.head, self._filename, self._text.is_text())
+        if self._size == 0:
+            raise EmptyFile  # "not an accepted type" would send people looking for the wrong fix
         return self._media_type
 
     def finish(self) -> StoredObject:
@@ -187,13 +212,19 @@ def sniff_file(path: Path, head: bytes, filename: str, text: bool) -> str | None
     """The media type of a complete file on disk (zip and OLE2 directories read from it)."""
     zip_names: list[str] | None = None
     ole_names: list[str] | None = None
+    content_types: list[bytes] | None = []
     with path.open("rb") as handle:
         if files.is_zip(head):
-            zip_names = _zip_names(handle)
+            zip_names, content_types = _zip_listing(handle)
         elif files.is_ole(head):
             ole_names = files.ole_entry_names(lambda offset, length: _read_at(handle, offset, length))
     return files.sniff_media_type(
-        head, filename=filename, text=text, zip_names=zip_names, ole_names=ole_names
+        head,
+        filename=filename,
+        text=text,
+        zip_names=zip_names,
+        ole_names=ole_names,
+        content_types=content_types,
     )
 
 
@@ -202,17 +233,28 @@ def _read_at(handle: IO[bytes], offset: int, length: int) -> bytes:
     return handle.read(length)
 
 
-def _zip_names(handle: IO[bytes]) -> list[str] | None:
+def _zip_listing(handle: IO[bytes]) -> tuple[list[str] | None, list[bytes] | None]:
+    """A zip's entry names and the contents of its [Content_Types].xml entries (each None
+    when it cannot be read within the limits of app.domain.files)."""
     end = handle.seek(0, os.SEEK_END)
     tail = _read_at(handle, max(0, end - files.ZIP_TAIL_BYTES), files.ZIP_TAIL_BYTES)
     if not files.zip_directory_acceptable(files.zip_directory(tail)):
-        return None
+        return None, None
     handle.seek(0)
     try:
         with zipfile.ZipFile(handle) as archive:
-            return archive.namelist()
+            names = archive.namelist()
+            content_types = []
+            for info in archive.infolist():
+                if files.is_content_types_part(info.filename):
+                    with archive.open(info) as part:
+                        document = part.read(files.MAX_CONTENT_TYPES_BYTES + 1)
+                    if len(document) > files.MAX_CONTENT_TYPES_BYTES:
+                        return names, None
+                    content_types.append(document)
+            return names, content_types
     except Exception:  # a hostile or broken archive is refused, whatever zipfile makes of it
-        return None
+        return None, None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -223,14 +265,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _clean_spool(spool: Path, older_than_seconds: float) -> int:
+def _stale_spool(spool: Path, older_than_seconds: float) -> list[Path]:
+    """Temp files not written to for `older_than_seconds` (an upload in progress writes)."""
     cutoff = time.time() - older_than_seconds
-    removed = 0
-    for path in spool.glob(TMP_PREFIX + "*"):
+    stale = []
+    for path in sorted(spool.glob(TMP_PREFIX + "*")):
         with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                stale.append(path)
+    return stale
+
+
+def _clean_spool(spool: Path, older_than_seconds: float) -> list[str]:
+    removed = []
+    for path in _stale_spool(spool, older_than_seconds):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path.name)
     return removed
 
 
@@ -249,7 +300,13 @@ class _LocalUpload(_SpooledUpload):
     def _commit(self, stored: StoredObject) -> None:
         target = self._store.path_for(stored.key)
         if target.is_file() and target.stat().st_size == stored.size:
-            return  # identical bytes are already stored (a wrong size is healed below)
+            # Identical bytes are already stored (a wrong size is healed below). They may be an
+            # old orphan: make them young, so the orphan sweep leaves them to this upload's row.
+            try:
+                os.utime(target)
+                return
+            except (FileNotFoundError, PermissionError):
+                pass  # removed a moment ago by the sweep (or not ours to touch): store this copy
         _make_dirs(self._store.objects_dir, target.parent)
         os.chmod(self.path, OBJECT_MODE)
         os.replace(self.path, target)
@@ -299,19 +356,55 @@ class LocalEvidenceStore:
             path.unlink()
             _fsync_dir(path.parent)
 
-    def keys(self) -> Iterator[str]:
+    def _paths(self) -> Iterator[Path]:
         for first in sorted(self.objects_dir.iterdir()):
             for second in sorted(first.iterdir()) if first.is_dir() else ():
                 for path in sorted(second.iterdir()) if second.is_dir() else ():
                     if _KEY.fullmatch(path.name) and path.name.startswith(first.name + second.name):
-                        yield path.name
+                        yield path
+
+    def keys(self) -> Iterator[str]:
+        for path in self._paths():
+            yield path.name
+
+    def entries(self) -> Iterator[tuple[str, float]]:
+        """Each object's key and when it was last stored (Unix time), in key order."""
+        for path in self._paths():
+            with contextlib.suppress(FileNotFoundError):
+                yield path.name, path.stat().st_mtime
+
+    def remove_orphan(self, key: str, *, cutoff: float) -> bool:
+        """Remove the object if it was last stored before `cutoff` (Unix time); True if removed.
+
+        The object is first moved aside and its time read again: an upload of the same
+        bytes that refreshed it before the move has made it young, and it goes back.
+        """
+        path = self.path_for(key)
+        aside = self.tmp_dir / (ASIDE_PREFIX + key)
+        try:
+            if path.stat().st_mtime >= cutoff:
+                return False
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= cutoff:
+            os.replace(aside, path)  # claimed by an upload meanwhile: keep it
+            return False
+        aside.unlink()
+        _fsync_dir(path.parent)
+        _fsync_dir(self.tmp_dir)
+        return True
 
     def hash_of(self, key: str) -> str:
         return _hash_chunks(self.open(key))
 
-    def clean_tmp(self, older_than_seconds: float = 24 * 3600) -> int:
-        """Remove temp files left by uploads interrupted by a crash; returns how many."""
+    def clean_tmp(self, older_than_seconds: float = 24 * 3600) -> list[str]:
+        """Remove temp files left by uploads interrupted by a crash; returns their names."""
         return _clean_spool(self.tmp_dir, older_than_seconds)
+
+    def stale_tmp(self, older_than_seconds: float) -> list[str]:
+        """Names of temp files that `clean_tmp(older_than_seconds)` would remove."""
+        return [path.name for path in _stale_spool(self.tmp_dir, older_than_seconds)]
 
 
 def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
@@ -328,7 +421,8 @@ class _S3Upload(_SpooledUpload):
     def _commit(self, stored: StoredObject) -> None:
         store = self._store
         if store.remote_size(stored.key) == stored.size:
-            return  # identical bytes are already stored
+            store.refresh(stored.key)  # identical bytes are already stored; see the module notes
+            return
         extra = {"ContentType": stored.media_type or "application/octet-stream"}
         store.client.upload_file(str(self.path), store.bucket, store.object_key(stored.key), ExtraArgs=extra)
 
@@ -407,20 +501,57 @@ class S3EvidenceStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
+    def refresh(self, key: str) -> None:
+        """Give an existing object a new LastModified without sending its bytes again."""
+        name = self.object_key(key)
+        head = self.client.head_object(Bucket=self.bucket, Key=name)
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=name,
+            CopySource={"Bucket": self.bucket, "Key": name},
+            MetadataDirective="REPLACE",
+            ContentType=head.get("ContentType") or "application/octet-stream",
+            Metadata={"stored-at": str(time.time())},
+        )
+
     def keys(self) -> Iterator[str]:
+        for key, _ in self.entries():
+            yield key
+
+    def entries(self) -> Iterator[tuple[str, float]]:
+        """Each object's key and LastModified (Unix time), from the list-objects API."""
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix="objects/")
         for page in pages:
             for item in page.get("Contents", []):
                 name = item.get("Key", "").removeprefix("objects/")
-                if _KEY.fullmatch(name):
-                    yield name
+                if _KEY.fullmatch(name) and "LastModified" in item:
+                    yield name, item["LastModified"].timestamp()
+
+    def remove_orphan(self, key: str, *, cutoff: float) -> bool:
+        """Delete the object if it was last stored before `cutoff` (Unix time); True if removed."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as error:
+            if _missing(error):
+                return False
+            raise
+        if head["LastModified"].timestamp() >= cutoff:
+            return False
+        self.delete(key)
+        return True
 
     def hash_of(self, key: str) -> str:
         return _hash_chunks(self.open(key))
 
-    def clean_tmp(self, older_than_seconds: float = 24 * 3600) -> int:
-        """Remove spool files left by uploads interrupted by a crash; returns how many."""
+    def clean_tmp(self, older_than_seconds: float = 24 * 3600) -> list[str]:
+        """Remove spool files left by uploads interrupted by a crash; returns their names."""
         return _clean_spool(self.spool_dir, older_than_seconds)
+
+    def stale_tmp(self, older_than_seconds: float) -> list[str]:
+        """Names of temp files that `clean_tmp(older_than_seconds)` would remove."""
+        return [path.name for path in _stale_spool(self.spool_dir, older_than_seconds)]
 
 
 def _missing(error: Any) -> bool:

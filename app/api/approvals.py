@@ -4,13 +4,30 @@ submissions, decisions, statements, change notices, deadlines and the review que
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.api.bodies import (
+    ChangeEvent,
+    DeadlinesOut,
+    EntryOut,
+    FiledNoticeOut,
+    NoticesOut,
+    PlanOut,
+    ReviewsOut,
+    RiskOut,
+    SecurityRolesOut,
+    StateOut,
+    SubmissionOut,
+    SubmissionsOut,
+    SubmittedOut,
+)
+from app.api.dates import WindowDate
+from app.api.schema import ApiRoute, responses_for
 from app.domain.access import Action
 from app.domain.errors import Forbidden
 from app.domain.submissions import diff
@@ -19,10 +36,16 @@ from app.models import Decision, RegisterEntry, Risk, Submission
 from app.services import approvals, changes, plan
 from app.services.deadlines import engagement_deadlines, review_queue
 from app.web import auth, documents
-from app.web.deps import LibraryDep, SessionDep
+from app.web.deps import LibraryDep, SessionDep, writer
 from app.web.loaders import engagement_for, submission_for
 
-router = APIRouter(prefix="/api", tags=["approvals"], dependencies=[Depends(auth.require_principal)])
+router = APIRouter(
+    prefix="/api",
+    tags=["approvals"],
+    dependencies=[Depends(auth.require_principal)],
+    route_class=ApiRoute,
+)
+STATE_CONFLICT = responses_for(409)  # the workflow refuses a move from the plan's current state
 
 
 class RiskIn(BaseModel):
@@ -35,15 +58,21 @@ class RiskIn(BaseModel):
     owner: str = Field(default="", max_length=200)
     residual_likelihood: int = Field(ge=1, le=5)
     residual_impact: int = Field(ge=1, le=5)
+    expected_version: int | None = Field(
+        default=None, ge=0, description="The version you edited; a newer one answers 409 (ignored on create)."
+    )
 
 
 class EntryIn(BaseModel):
     title: str = Field(max_length=200)
     description: str = Field(default="", max_length=10_000)
     control_id: str | None = Field(default=None, max_length=64)
-    agreed_date: date | None = None
-    implemented_date: date | None = None
+    agreed_date: WindowDate | None = None
+    implemented_date: WindowDate | None = None
     status: Literal["planned", "in_progress", "implemented"] = "planned"
+    expected_version: int | None = Field(
+        default=None, ge=0, description="The version you edited; a newer one answers 409 (ignored on create)."
+    )
 
 
 class ContactIn(BaseModel):
@@ -58,6 +87,9 @@ class IncidentIn(BaseModel):
     contacts: list[ContactIn] = Field(max_length=50)
     report_loss_hours: int = 24
     trace_loss_hours: int = 48
+    expected_version: int | None = Field(
+        default=None, ge=0, description="The version you edited (0: none yet); a newer one answers 409."
+    )
 
 
 class PersonIn(BaseModel):
@@ -70,6 +102,9 @@ class PersonIn(BaseModel):
 
 class RolesIn(BaseModel):
     people: list[PersonIn] = Field(max_length=50)
+    expected_version: int | None = Field(
+        default=None, ge=0, description="The version you edited (0: not named yet); a newer one answers 409."
+    )
 
 
 class SubmitIn(BaseModel):
@@ -93,9 +128,9 @@ class CommentIn(BaseModel):
 
 
 class NoticeIn(BaseModel):
-    event: str = Field(max_length=20)
+    event: ChangeEvent
     description: str = Field(max_length=10_000)
-    aware_date: date
+    aware_date: WindowDate
 
 
 def risk_json(risk: Risk) -> dict[str, Any]:
@@ -112,6 +147,7 @@ def risk_json(risk: Risk) -> dict[str, Any]:
         "residual_likelihood": risk.residual_likelihood,
         "residual_impact": risk.residual_impact,
         "residual_score": plan.score(risk.residual_likelihood, risk.residual_impact),
+        "version": risk.version,
     }
 
 
@@ -126,6 +162,7 @@ def entry_json(entry: RegisterEntry) -> dict[str, Any]:
         "agreed_date": entry.agreed_on.isoformat() if entry.agreed_on else None,
         "implemented_date": entry.implemented_on.isoformat() if entry.implemented_on else None,
         "status": entry.status,
+        "version": entry.version,
     }
 
 
@@ -168,7 +205,7 @@ def audit(request: Request, db: SessionDep, principal: auth.Principal, action: s
     db.commit()
 
 
-@router.get("/engagements/{engagement_id}/plan", name="api:plan")
+@router.get("/engagements/{engagement_id}/plan", name="api:plan", response_model=PlanOut)
 def get_plan(
     request: Request,
     engagement_id: str,
@@ -195,7 +232,9 @@ def get_plan(
     }
 
 
-@router.post("/engagements/{engagement_id}/risks", name="api:create-risk", status_code=201)
+@router.post(
+    "/engagements/{engagement_id}/risks", name="api:create-risk", status_code=201, response_model=RiskOut
+)
 def create_risk(
     request: Request,
     engagement_id: str,
@@ -218,7 +257,7 @@ def create_risk(
     return JSONResponse(risk_json(risk), status_code=201)
 
 
-@router.put("/engagements/{engagement_id}/risks/{risk_id}", name="api:update-risk")
+@router.put("/engagements/{engagement_id}/risks/{risk_id}", name="api:update-risk", response_model=RiskOut)
 def update_risk(
     request: Request,
     engagement_id: str,
@@ -246,10 +285,16 @@ def update_risk(
 
 @router.delete("/engagements/{engagement_id}/risks/{risk_id}", name="api:delete-risk", status_code=204)
 def delete_risk(
-    request: Request, engagement_id: str, risk_id: str, db: SessionDep, principal: auth.CurrentPrincipal
+    request: Request,
+    engagement_id: str,
+    risk_id: str,
+    db: SessionDep,
+    principal: auth.CurrentPrincipal,
+    expected_version: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
+    """Remove a risk; with `expected_version`, only if nobody saved it since (409 otherwise)."""
     engagement = engagement_for(request, db, principal, engagement_id, Action.MANAGE_PLAN)
-    plan.delete_risk(db, engagement, principal.actor, risk_id)
+    plan.delete_risk(db, engagement, principal.actor, risk_id, expected_version=expected_version)
     audit(
         request,
         db,
@@ -270,10 +315,13 @@ def _entry_input(body: EntryIn) -> plan.EntryInput:
         agreed_on=body.agreed_date.isoformat() if body.agreed_date else None,
         implemented_on=body.implemented_date.isoformat() if body.implemented_date else None,
         status=body.status,
+        expected_version=body.expected_version,
     )
 
 
-@router.post("/engagements/{engagement_id}/register", name="api:create-entry", status_code=201)
+@router.post(
+    "/engagements/{engagement_id}/register", name="api:create-entry", status_code=201, response_model=EntryOut
+)
 def create_entry(
     request: Request, engagement_id: str, body: EntryIn, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> JSONResponse:
@@ -291,7 +339,9 @@ def create_entry(
     return JSONResponse(entry_json(entry), status_code=201)
 
 
-@router.put("/engagements/{engagement_id}/register/{entry_id}", name="api:update-entry")
+@router.put(
+    "/engagements/{engagement_id}/register/{entry_id}", name="api:update-entry", response_model=EntryOut
+)
 def update_entry(
     request: Request,
     engagement_id: str,
@@ -327,6 +377,7 @@ def put_incident_process(
         contacts=[c.model_dump() for c in body.contacts],
         report_loss_hours=body.report_loss_hours,
         trace_loss_hours=body.trace_loss_hours,
+        expected_version=body.expected_version,
     )
     audit(
         request,
@@ -342,15 +393,21 @@ def put_incident_process(
         "contacts": plan.contacts_of(process),
         "report_loss_hours": process.report_loss_hours,
         "trace_loss_hours": process.trace_loss_hours,
+        "version": process.version,
     }
 
 
-@router.put("/engagements/{engagement_id}/security-roles", name="api:security-roles")
+@router.put(
+    "/engagements/{engagement_id}/security-roles", name="api:security-roles", response_model=SecurityRolesOut
+)
 def put_security_roles(
     request: Request, engagement_id: str, body: RolesIn, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
     engagement = engagement_for(request, db, principal, engagement_id, Action.MANAGE_PLAN)
-    rows = plan.set_security_roles(db, engagement, principal.actor, [p.model_dump() for p in body.people])
+    people = [p.model_dump() for p in body.people]
+    rows = plan.set_security_roles(
+        db, engagement, principal.actor, people, expected_version=body.expected_version
+    )
     audit(
         request,
         db,
@@ -364,11 +421,12 @@ def put_security_roles(
         "people": [
             {"kind": r.kind, "name": r.name, "email": r.email, "phone": r.phone, "board_level": r.board_level}
             for r in rows
-        ]
+        ],
+        "version": plan.roles_version(db, engagement.id),
     }
 
 
-@router.get("/engagements/{engagement_id}/submissions", name="api:submissions")
+@router.get("/engagements/{engagement_id}/submissions", name="api:submissions", response_model=SubmissionsOut)
 def list_submissions(
     request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
@@ -376,7 +434,13 @@ def list_submissions(
     return {"submissions": [submission_json(db, s) for s in approvals.submissions(db, engagement.id)]}
 
 
-@router.post("/engagements/{engagement_id}/submissions", name="api:submit", status_code=201)
+@router.post(
+    "/engagements/{engagement_id}/submissions",
+    name="api:submit",
+    status_code=201,
+    response_model=SubmittedOut,
+    responses=STATE_CONFLICT,
+)
 def submit(
     request: Request,
     engagement_id: str,
@@ -460,7 +524,12 @@ def post_comment(
     )
 
 
-@router.post("/submissions/{submission_id}/decision", name="api:decision")
+@router.post(
+    "/submissions/{submission_id}/decision",
+    name="api:decision",
+    response_model=SubmissionOut,
+    responses=STATE_CONFLICT,
+)
 def post_decision(
     request: Request, submission_id: str, body: DecisionIn, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
@@ -492,7 +561,12 @@ def post_decision(
     return submission_json(db, submission)
 
 
-@router.get("/submissions/{submission_id}/statement.pdf", name="api:statement-pdf")
+@router.get(
+    "/submissions/{submission_id}/statement.pdf",
+    name="api:statement-pdf",
+    response_class=Response,
+    responses={200: {"description": "The statement as PDF", "content": {"application/pdf": {}}}},
+)
 def statement_pdf(
     request: Request, submission_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> Response:
@@ -500,17 +574,17 @@ def statement_pdf(
     submission, engagement = submission_for(request, db, principal, submission_id)
     context = documents.statement_context(db, request, submission, engagement)
     pdf = documents.statement_pdf(documents.statement_html(context))
-    auth.record(
-        request,
-        db,
-        principal,
-        "statement_downloaded",
-        object_type="submission",
-        object_id=submission.id,
-        engagement_id=engagement.id,
-        details={"number": context["decision"].number},
-    )
-    db.commit()
+    with writer(request, db) as audit_db:  # a read never upgrades to a write (see deps.get_session)
+        auth.record(
+            request,
+            audit_db,
+            principal,
+            "statement_downloaded",
+            object_type="submission",
+            object_id=submission.id,
+            engagement_id=engagement.id,
+            details={"number": context["decision"].number},
+        )
     name = documents.filename(context["decision"])
     return Response(
         pdf, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'}
@@ -534,7 +608,12 @@ def _advisor_move(
     return {"state": case.state.value}
 
 
-@router.post("/engagements/{engagement_id}/dispute/resolve", name="api:resolve-dispute")
+@router.post(
+    "/engagements/{engagement_id}/dispute/resolve",
+    name="api:resolve-dispute",
+    response_model=StateOut,
+    responses=STATE_CONFLICT,
+)
 def resolve_dispute(
     request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
@@ -542,7 +621,12 @@ def resolve_dispute(
     return _advisor_move(request, engagement_id, db, principal, Move.RESOLVE_DISPUTE, "dispute_resolved")
 
 
-@router.post("/engagements/{engagement_id}/termination", name="api:terminate")
+@router.post(
+    "/engagements/{engagement_id}/termination",
+    name="api:terminate",
+    response_model=StateOut,
+    responses=STATE_CONFLICT,
+)
 def terminate(
     request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
@@ -550,7 +634,9 @@ def terminate(
     return _advisor_move(request, engagement_id, db, principal, Move.TERMINATE, "termination_recorded")
 
 
-@router.get("/engagements/{engagement_id}/change-notices", name="api:change-notices")
+@router.get(
+    "/engagements/{engagement_id}/change-notices", name="api:change-notices", response_model=NoticesOut
+)
 def list_notices(
     request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
@@ -571,7 +657,12 @@ def list_notices(
     }
 
 
-@router.post("/engagements/{engagement_id}/change-notices", name="api:file-notice", status_code=201)
+@router.post(
+    "/engagements/{engagement_id}/change-notices",
+    name="api:file-notice",
+    status_code=201,
+    response_model=FiledNoticeOut,
+)
 def file_notice(
     request: Request, engagement_id: str, body: NoticeIn, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> JSONResponse:
@@ -609,7 +700,7 @@ def file_notice(
     )
 
 
-@router.get("/engagements/{engagement_id}/deadlines", name="api:deadlines")
+@router.get("/engagements/{engagement_id}/deadlines", name="api:deadlines", response_model=DeadlinesOut)
 def deadlines(
     request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
@@ -618,7 +709,7 @@ def deadlines(
     return {"deadlines": [d.to_dict() for d in engagement_deadlines(db, engagement, today=date.today())]}
 
 
-@router.get("/reviews", name="api:reviews")
+@router.get("/reviews", name="api:reviews", response_model=ReviewsOut, responses=responses_for(403))
 def reviews(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> dict[str, Any]:
     """Buyer advisors: every submission awaiting a decision in their engagements, most urgent first."""
     if not auth.can_act(principal, Action.REVIEW_QUEUE):

@@ -10,7 +10,10 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.api.bodies import EngagementOut, EvidenceForm, EvidenceOut, ResponseOut
+from app.api.dates import WindowDate
 from app.api.engagements import engagement_json
+from app.api.schema import UPLOAD, ApiRoute, responses_for
 from app.domain.access import Action
 from app.domain.errors import Forbidden
 from app.services import engagements, readiness, responses
@@ -19,7 +22,18 @@ from app.web.deps import LibraryDep, SessionDep
 from app.web.loaders import engagement_for
 from app.web.routes.evidence import download, receive_upload
 
-router = APIRouter(prefix="/api", tags=["assessments"], dependencies=[Depends(auth.require_principal)])
+router = APIRouter(
+    prefix="/api",
+    tags=["assessments"],
+    dependencies=[Depends(auth.require_principal)],
+    route_class=ApiRoute,
+)
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": EvidenceForm.model_json_schema()}},
+    }
+}
 
 
 class EngagementIn(BaseModel):
@@ -27,7 +41,7 @@ class EngagementIn(BaseModel):
     title: str = Field(max_length=300)
     buyer_org_id: str = Field(max_length=32)
     supplier_org_id: str = Field(max_length=32)
-    effective_date: date
+    effective_date: WindowDate
     workflow_profile: Literal["schedule-2-4", "call-off-schedule-7"]
     catalogue_ids: list[str] = Field(min_length=1, max_length=20)
     jurisdiction: Literal["england-and-wales", "scotland", "northern-ireland"] = "england-and-wales"
@@ -43,11 +57,17 @@ class ResponseIn(BaseModel):
     justification: str = Field(default="", max_length=10_000)
     owner_id: str | None = Field(default=None, max_length=32)
     planned_change: str = Field(default="", max_length=10_000)
-    target_date: date | None = None
+    target_date: WindowDate | None = None
     expected_version: int | None = Field(default=None, ge=0)
 
 
-@router.post("/engagements", name="api:create-engagement", status_code=201)
+@router.post(
+    "/engagements",
+    name="api:create-engagement",
+    status_code=201,
+    response_model=EngagementOut,
+    responses=responses_for(409),
+)
 def create_engagement(
     request: Request,
     body: EngagementIn,
@@ -103,7 +123,9 @@ def put_scoping(
     return {"answers": engagements.scoping_answers(db, engagement.id)}
 
 
-@router.put("/engagements/{engagement_id}/responses/{control_id}", name="api:response")
+@router.put(
+    "/engagements/{engagement_id}/responses/{control_id}", name="api:response", response_model=ResponseOut
+)
 def put_response(
     request: Request,
     engagement_id: str,
@@ -145,7 +167,14 @@ def put_response(
     return {"control_id": control_id, "version": row.version, **responses.snapshot(row)}
 
 
-@router.post("/engagements/{engagement_id}/evidence", name="api:upload-evidence", status_code=201)
+@router.post(
+    "/engagements/{engagement_id}/evidence",
+    name="api:upload-evidence",
+    status_code=201,
+    response_model=EvidenceOut,
+    responses=UPLOAD,
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload_evidence(
     request: Request,
     engagement_id: str,
@@ -175,7 +204,12 @@ async def upload_evidence(
     )
 
 
-@router.get("/evidence/{evidence_id}/content", name="api:evidence-content")
+@router.get(
+    "/evidence/{evidence_id}/content",
+    name="api:evidence-content",
+    response_class=Response,
+    responses={200: {"description": "The file's bytes, with its media type", "content": {"*/*": {}}}},
+)
 def evidence_content(
     request: Request, evidence_id: str, db: SessionDep, principal: auth.CurrentPrincipal, inline: bool = False
 ) -> Response:

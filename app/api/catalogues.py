@@ -10,12 +10,15 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.bodies import CatalogueOut, CatalogueSummaryOut, ControlOut, SearchOut
+from app.api.schema import ApiRoute, responses_for
 from app.domain.catalogue import Catalogue, Control, Library
 from app.domain.errors import NotFound
 from app.oscal import export_catalogue
 from app.web.deps import LibraryDep
 
-router = APIRouter(prefix="/api", tags=["catalogues"])
+router = APIRouter(prefix="/api", tags=["catalogues"], route_class=ApiRoute)
+CACHED = responses_for(304)  # cached_json answers 304 to a matching If-None-Match
 _cache: dict[tuple[str, ...], tuple[bytes, str]] = {}
 
 
@@ -83,7 +86,7 @@ def get_catalogue(library: Library, catalogue_id: str) -> Catalogue:
     return catalogue
 
 
-@router.get("/catalogues", name="api:catalogues")
+@router.get("/catalogues", name="api:catalogues", response_model=list[CatalogueSummaryOut], responses=CACHED)
 def list_catalogues(request: Request, library: LibraryDep) -> Response:
     """Every catalogue: id, title, version, source, kind, control_count."""
     return cached_json(
@@ -93,7 +96,7 @@ def list_catalogues(request: Request, library: LibraryDep) -> Response:
     )
 
 
-@router.get("/controls", name="api:controls-search")
+@router.get("/controls", name="api:controls-search", response_model=SearchOut)
 def search_controls(
     library: LibraryDep,
     q: str = Query(min_length=2, max_length=200, description="Words that must all appear"),
@@ -106,7 +109,7 @@ def search_controls(
     return {"query": q, "count": len(found), "controls": [control_json(c, library) for c in found]}
 
 
-@router.get("/catalogues/{catalogue_id}", name="api:catalogue")
+@router.get("/catalogues/{catalogue_id}", name="api:catalogue", response_model=CatalogueOut, responses=CACHED)
 def show_catalogue(
     request: Request,
     catalogue_id: str,
@@ -138,7 +141,12 @@ def show_catalogue(
     return cached_json(request, (library.fingerprint, "catalogue", catalogue_id, q or ""), build)
 
 
-@router.get("/catalogues/{catalogue_id}/controls/{control_id}", name="api:control")
+@router.get(
+    "/catalogues/{catalogue_id}/controls/{control_id}",
+    name="api:control",
+    response_model=ControlOut,
+    responses=CACHED,
+)
 def show_control(request: Request, catalogue_id: str, control_id: str, library: LibraryDep) -> Response:
     """One control with its mappings in both directions."""
     catalogue = get_catalogue(library, catalogue_id)
@@ -152,7 +160,7 @@ def show_control(request: Request, catalogue_id: str, control_id: str, library: 
     )
 
 
-@router.get("/catalogues/{catalogue_id}/oscal", name="api:catalogue-oscal")
+@router.get("/catalogues/{catalogue_id}/oscal", name="api:catalogue-oscal", responses=CACHED)
 def catalogue_oscal(request: Request, catalogue_id: str, library: LibraryDep) -> Response:
     """The catalogue as an OSCAL 1.1 catalog (JSON)."""
     catalogue = get_catalogue(library, catalogue_id)

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from app.api.bodies import CertificateOut, CertificatesOut, CertificateState
+from app.api.schema import ApiRoute
+from app.domain.certificates import Scheme
 from app.domain.errors import NotFound
 from app.services import certificates as service
 from app.web import auth
 from app.web.deps import SessionDep
 
-router = APIRouter(prefix="/api", tags=["certificates"], dependencies=[Depends(auth.require_principal)])
+router = APIRouter(
+    prefix="/api",
+    tags=["certificates"],
+    dependencies=[Depends(auth.require_principal)],
+    route_class=ApiRoute,
+)
 
 
 class CertificateBody(BaseModel):
-    scheme: str = Field(
-        description="cyber_essentials, cyber_essentials_plus, iso27001, it_health_check or other"
-    )
+    scheme: Scheme
     holder: str = Field(default="supplier", description='"supplier" or a sub-contractor id')
     body: str = ""
     number: str = ""
@@ -34,13 +40,13 @@ class CertificateBody(BaseModel):
     evidence_id: str = Field(default="", description="the certificate file, from your evidence library")
 
 
-@router.get("/certificates", name="api:certificates")
+@router.get("/certificates", name="api:certificates", response_model=CertificatesOut)
 def list_certificates(
     db: SessionDep,
     principal: auth.CurrentPrincipal,
     holder: str = Query("", max_length=200, description='"supplier", a sub-contractor id or a holder name'),
-    state: str = Query("", max_length=20, description="current, expiring, expired or withdrawn"),
-    scheme: str = Query("", max_length=40),
+    state: CertificateState | Literal[""] = Query("", description="empty for every state"),
+    scheme: Scheme | Literal[""] = Query("", description="empty for every scheme"),
     supplier_org_id: str = Query("", max_length=32, description="buyers: one supplier only"),
 ) -> dict[str, Any]:
     """Certificates the caller may see: their own organisation's, or their suppliers' (buyers)."""
@@ -51,7 +57,7 @@ def list_certificates(
     return {"certificates": [service.to_json(r) for r in rows]}
 
 
-@router.post("/certificates", name="api:create-certificate", status_code=201)
+@router.post("/certificates", name="api:create-certificate", status_code=201, response_model=CertificateOut)
 def create_certificate(
     request: Request, payload: CertificateBody, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> JSONResponse:
@@ -73,7 +79,7 @@ def create_certificate(
     return JSONResponse(service.to_json(service.row_for(db, row, today=date.today())), status_code=201)
 
 
-@router.get("/certificates/{certificate_id}", name="api:certificate")
+@router.get("/certificates/{certificate_id}", name="api:certificate", response_model=CertificateOut)
 def show_certificate(
     request: Request, certificate_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:

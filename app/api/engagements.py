@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 
+from app.api.bodies import EngagementOut, MeOut
+from app.api.schema import ApiRoute
 from app.domain.access import Action
 from app.domain.errors import NotFound
 from app.models import Engagement
@@ -14,7 +16,12 @@ from app.services import engagements
 from app.web import auth
 from app.web.deps import SessionDep
 
-router = APIRouter(prefix="/api", tags=["engagements"], dependencies=[Depends(auth.require_principal)])
+router = APIRouter(
+    prefix="/api",
+    tags=["engagements"],
+    dependencies=[Depends(auth.require_principal)],
+    route_class=ApiRoute,
+)
 
 
 def engagement_json(engagement: Engagement, catalogue_ids: list[str]) -> dict[str, Any]:
@@ -31,7 +38,7 @@ def engagement_json(engagement: Engagement, catalogue_ids: list[str]) -> dict[st
     }
 
 
-@router.get("/engagements", name="api:engagements")
+@router.get("/engagements", name="api:engagements", response_model=list[EngagementOut])
 def list_engagements(db: SessionDep, principal: auth.CurrentPrincipal) -> list[dict[str, Any]]:
     """Engagements the caller may see: their organisation's, as buyer or supplier."""
     return [
@@ -40,7 +47,7 @@ def list_engagements(db: SessionDep, principal: auth.CurrentPrincipal) -> list[d
     ]
 
 
-@router.get("/engagements/{engagement_id}", name="api:engagement")
+@router.get("/engagements/{engagement_id}", name="api:engagement", response_model=EngagementOut)
 def show_engagement(
     request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> dict[str, Any]:
@@ -61,7 +68,7 @@ def show_engagement(
     return engagement_json(engagement, engagements.catalogue_ids(db, engagement.id))
 
 
-@router.get("/me", name="api:me", tags=["accounts"])
+@router.get("/me", name="api:me", tags=["accounts"], response_model=MeOut)
 def me(principal: auth.CurrentPrincipal) -> dict[str, Any]:
     """Who the token or session belongs to."""
     user = principal.user

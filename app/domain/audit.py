@@ -16,6 +16,14 @@ order and reports the first record that breaks it:
 - a cut-off tail is caught against checkpoints (seq and hash of the head at some
   moment) written to an append-only file outside the database.
 
+A wrong or missing key is told apart from tampering. With the wrong key no record's
+hash matches at all, while tampering leaves the records after the damage matching;
+so when the first record checked fails, the rest are checked against their own
+`prev_hash`: if none matches, the verdict is "wrong key", not "record 1 was altered".
+Checkpoints carry a key id (an HMAC of a fixed label) that settles it when they are
+there: a checkpoint written with this key proves the key right (every record was then
+rewritten), one written with another key proves it wrong.
+
 Records older than the retention period (at least 183 days, i.e. 6 months) may be
 pruned only as a whole leading segment; the segment's last seq and hash are kept so
 that verification resumes from there.
@@ -70,6 +78,7 @@ class AuditRecord:
 class Checkpoint:
     seq: int
     hash: str
+    key_id: str = ""  # key_id() of the key the chain was written with; "" in old checkpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,25 @@ class Verdict:
     head: Checkpoint
     first_bad_seq: int | None = None
     reason: str = ""
+    wrong_key: bool = False  # no record matches this key: it is wrong or missing, not tampering
+
+
+WRONG_KEY = (
+    "the audit key is wrong or missing (ATTEST_AUDIT_KEY / ATTEST_SECRET_KEY): no record's hash matches it"
+)
+
+
+def key_id(key: bytes) -> str:
+    """A short public fingerprint of the audit key (reveals nothing about the key)."""
+    return hmac.new(key, b"attest audit key check", hashlib.sha256).hexdigest()[:16]
+
+
+def _key_is_wrong(key: bytes, rest: Iterable[AuditRecord], checkpoints: Iterable[Checkpoint]) -> bool:
+    """After the first record failed: True if nothing suggests that this key is the right one."""
+    if any(hmac.compare_digest(chain_hash(key, r.prev_hash, r), r.hash) for r in rest):
+        return False  # later records match: the key is right and the first record was altered
+    ids = {point.key_id for point in checkpoints if point.key_id}
+    return key_id(key) not in ids
 
 
 def canonical(record: AuditRecord) -> bytes:
@@ -101,7 +129,9 @@ def verify_chain(
     expected_seq, prev = start.seq + 1, start.hash
     seen: dict[int, str] = {}
     checked = 0
-    for record in records:
+    checkpoints = list(checkpoints)
+    remaining = iter(records)
+    for record in remaining:
         if record.seq != expected_seq:
             reason = (
                 f"record {expected_seq} is missing (next is {record.seq})"
@@ -118,6 +148,8 @@ def verify_chain(
                 f"record {record.seq} does not follow record {record.seq - 1}",
             )
         if not hmac.compare_digest(chain_hash(key, prev, record), record.hash):
+            if checked == 0 and _key_is_wrong(key, remaining, checkpoints):
+                return Verdict(False, 0, Checkpoint(start.seq, start.hash), None, WRONG_KEY, wrong_key=True)
             return Verdict(
                 False,
                 checked,

@@ -9,13 +9,19 @@ Working Day after X; X itself is never counted, even when it is a Working Day
 
 Holidays are an argument: this module never looks anything up. `app.services.calendars`
 builds the set from the `holidays` package and the buyer's closure days.
+
+Counting never overflows (app.domain.dates): a count that would run past 31 December 9999 (or
+before 1 January 0001) stops there, so a date stored outside the entry window yields a far
+date, never an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
+
+from app.domain.dates import shift
 
 SATURDAY = 5
 JURISDICTIONS = {
@@ -46,7 +52,10 @@ class WorkingCalendar:
         remaining = abs(days)
         day = start
         while remaining:
-            day += timedelta(days=step)
+            following = shift(day, step)
+            if following is None:  # the end of the calendar: saturate
+                return day
+            day = following
             if self.is_working_day(day):
                 remaining -= 1
         return day
@@ -58,10 +67,10 @@ class WorkingCalendar:
         if end <= start:
             return 0
         total = 0
-        day = start + timedelta(days=1)
-        while day <= end:
+        day: date | None = shift(start, 1)
+        while day is not None and day <= end:
             total += self.is_working_day(day)
-            day += timedelta(days=1)
+            day = shift(day, 1)
         return total
 
     def within(self, start: date, days: int) -> date:

@@ -29,15 +29,19 @@ Gates (a certificate counts only when current or expiring, i.e. not expired or w
 
 Each unmet gate is a blocker named with the holder, the scheme, why (missing, or expired on a
 date) and the clause.
+
+Months are added with app.domain.dates.add_months, which saturates at 31 December 9999, so a
+certificate stored with an extreme date never makes a page or a reminder run fail.
 """
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+
+from app.domain.dates import add_months  # saturating: a stored 9999 date never overflows
 
 EXPIRING_WITHIN_DAYS = 30
 CE_PLUS_WINDOW_MONTHS = 3
@@ -72,13 +76,6 @@ TIER_LABELS = {
 ITHC_PROVIDERS = ("CHECK", "CREST")
 VALIDITY_MONTHS = {Scheme.CYBER_ESSENTIALS: 12, Scheme.CYBER_ESSENTIALS_PLUS: 12, Scheme.ISO27001: 36}
 STATES = ("current", "expiring", "expired", "withdrawn")
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later (the month's last day when it is shorter)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True, slots=True)

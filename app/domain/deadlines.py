@@ -23,15 +23,19 @@ Rules (periods come from the engagement's workflow profile, see app.domain.workf
   Working Days of the notice (para 5.3); met by the next submission.
 - register_entry_due: each change implemented by the date agreed (para 5.5); an overdue
   one means the supplier must cease processing buyer data.
+
+Dates are added with app.domain.dates, which saturates at 31 December 9999: a date stored
+outside the entry window gives a deadline on that day, never an error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Literal
 
 from app.domain.calendar import WorkingCalendar
+from app.domain.dates import add_days, shift_years
 from app.domain.workflow import Profile
 
 State = Literal["met", "due", "overdue"]
@@ -118,23 +122,21 @@ class History:
 
 
 def contract_years(effective_on: date, today: date) -> list[tuple[int, date, date]]:
-    """(number, first day, last day) of each contract year that has started by `today`."""
+    """(number, first day, last day) of each contract year that has started by `today`.
+
+    A year whose anniversary would fall after 31 December 9999 ends on that day, and the count
+    stops there (app.domain.dates)."""
     years = []
     number = 1
     start = effective_on
     while start <= today:
-        end = _anniversary(effective_on, number) - timedelta(days=1)
-        years.append((number, start, end))
+        following = shift_years(effective_on, number)  # the next year's first day
+        years.append((number, start, date.max if following is None else add_days(following, -1)))
+        if following is None:
+            break
         number += 1
-        start = end + timedelta(days=1)
+        start = following
     return years
-
-
-def _anniversary(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
 
 
 def compute(history: History, profile: Profile, calendar: WorkingCalendar, *, today: date) -> list[Deadline]:

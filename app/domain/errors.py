@@ -59,3 +59,36 @@ class UnsupportedType(AttestError):
     """The upload's real content is not on the allow-list."""
 
     code = "unsupported_media_type"
+
+
+class Refusal(AttestError):
+    """A refusal the HTTP layer records as a `denied` audit event before answering.
+
+    Services raise it (as `Refused` or `Denied`) where the rule is applied; the one handler in
+    `app.web.errors` writes the event in a short transaction of its own, because the request's
+    transaction rolls back with the failure.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str,
+        object_type: str,
+        object_id: str,
+        engagement_id: str | None = None,
+    ) -> None:
+        super().__init__(message)  # no details: a refusal must read exactly like "not found"
+        self.action = action
+        self.object_type = object_type
+        self.object_id = object_id
+        self.engagement_id = engagement_id
+
+
+class Refused(Refusal, NotFound):
+    """The object exists but is not the caller's to reach (another tenant's or engagement's):
+    answered exactly like `NotFound`, so nothing is revealed, and always audited."""
+
+
+class Denied(Refusal, Forbidden):
+    """The caller may not do this here: answered like `Forbidden`, and always audited."""

@@ -16,7 +16,15 @@ spreadsheet and presentation; PNG, JPEG, GIF and WebP; plain text, CSV (text nam
 .csv) and e-mail (text opening with RFC 5322 headers); other zip archives.
 Everything else is refused: executables, HTML, SVG, scripts starting "#!",
 macro-enabled Office files, OLE2 files that are not Office documents (for example
-.msi installers), empty files and unknown binary. "Text" means the whole file is
+.msi installers), empty files and unknown binary.
+
+Macro-enabled Office files are recognised two ways, since Office finds a part by its
+declared content type, not by its name: by part names (vbaProject.bin, ActiveX
+controls, Excel 4 macro sheets) and by every content type declared in
+`[Content_Types].xml` (macroEnabled main parts, vbaProject, vbaData, ActiveX, macro
+sheets). A `[Content_Types].xml` that cannot be read, is larger than
+MAX_CONTENT_TYPES_BYTES, is not well-formed XML or has a DTD (OPC forbids one)
+refuses the file; part names are compared case-insensitively, as OPC does. "Text" means the whole file is
 UTF-8 without NUL or other binary control bytes (the WHATWG MIME-sniffing set).
 
 Downloads get an extension that matches the sniffed type (`download_name`), so a
@@ -28,6 +36,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+import xml.parsers.expat
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -38,6 +47,8 @@ FALLBACK_NAME = "evidence"
 MAX_ZIP_ENTRIES = 10_000
 MAX_ZIP_DIRECTORY_BYTES = 8 * 1024 * 1024
 ZIP_TAIL_BYTES = 22 + 0xFFFF  # end record plus the longest comment
+MAX_CONTENT_TYPES_BYTES = 1024 * 1024
+CONTENT_TYPES_PART = "[content_types].xml"  # compared lower-cased
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -96,6 +107,13 @@ OLE_STREAMS = (
     ("Book", XLS),
     ("PowerPoint Document", PPT),
 )
+
+# Lower-cased fragments of part names and of declared content types that carry macros:
+# application/vnd.ms-office.vbaProject, vnd.ms-word.document.macroEnabled.main+xml,
+# vnd.ms-excel.sheet.macroEnabled..., vnd.ms-powerpoint.presentation.macroEnabled...,
+# vnd.ms-word.vbaData+xml, vnd.ms-office.activeX(+xml), vnd.ms-excel.macrosheet+xml.
+MACRO_PART_NAMES = ("vbaproject.bin", "vbaprojectsignature.bin", "vbadata.xml", "/activex/", "macrosheets/")
+MACRO_CONTENT_TYPES = ("macroenabled", "vbaproject", "vbadata", "activex", "macrosheet")
 
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
@@ -254,14 +272,17 @@ def sniff_media_type(
     text: bool | None = None,
     zip_names: Sequence[str] | None = None,
     ole_names: Sequence[str] | None = None,
+    content_types: Sequence[bytes] | None = (),
 ) -> str | None:
     """The allowed media type that the content really is, or None to refuse it.
 
     `head` is the first HEAD_BYTES bytes. `text` says whether the whole file is text
     (see TextProbe); None judges from `head`, which is then the whole file. For a zip
     pass its entry names and for an OLE2 file its directory names (None when they
-    could not be read or the archive is too large to list: refused). `filename` only
-    tells CSV from plain text.
+    could not be read or the archive is too large to list: refused); for a zip also
+    the contents of each entry named [Content_Types].xml in any case (None when one
+    could not be read or is too large: refused). `filename` only tells CSV from plain
+    text.
     """
     if head.startswith(b"%PDF-"):
         return PDF
@@ -276,7 +297,7 @@ def sniff_media_type(
     if is_ole(head):
         return _ole_type(ole_names)
     if is_zip(head):
-        return _zip_type(head, zip_names)
+        return _zip_type(head, zip_names, content_types)
     if text is None:
         probe = TextProbe()
         probe.feed(head)
@@ -291,10 +312,51 @@ def _ole_type(names: Sequence[str] | None) -> str | None:
     return None
 
 
-def _zip_type(head: bytes, names: Sequence[str] | None) -> str | None:
+def is_content_types_part(name: str) -> bool:
+    return name.lower().lstrip("/") == CONTENT_TYPES_PART
+
+
+def declared_content_types(document: bytes) -> list[str] | None:
+    """Every attribute value of a [Content_Types].xml (its Default and Override types);
+    None when it is not well-formed XML or declares a DTD or entities."""
+    values: list[str] = []
+    parser = xml.parsers.expat.ParserCreate()
+
+    def element(_name: str, attributes: dict[str, str]) -> None:
+        values.extend(attributes.values())
+
+    def refuse(*_args: object) -> None:
+        raise ValueError("a DTD in [Content_Types].xml")
+
+    parser.StartElementHandler = element
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(document, True)
+    except (xml.parsers.expat.ExpatError, ValueError):
+        return None
+    return values
+
+
+def has_macros(names: Sequence[str], content_types: Sequence[bytes] | None) -> bool:
+    """Whether an OOXML package carries macros or ActiveX, by part name or declared type."""
+    if any(fragment in name.lower() for name in names for fragment in MACRO_PART_NAMES):
+        return True
+    if content_types is None:
+        return True  # a [Content_Types].xml that could not be read: assume the worst
+    for document in content_types:
+        declared = declared_content_types(document)
+        if declared is None:
+            return True
+        if any(fragment in value.lower() for value in declared for fragment in MACRO_CONTENT_TYPES):
+            return True
+    return False
+
+
+def _zip_type(head: bytes, names: Sequence[str] | None, content_types: Sequence[bytes] | None) -> str | None:
     if not names:
         return None
-    if any(name.lower().endswith("vbaproject.bin") for name in names):
+    if has_macros(names, content_types):
         return None  # macro-enabled Office file
     if names[0] == "mimetype" and head[26:30] == b"\x08\x00\x00\x00" and head[30:38] == b"mimetype":
         stored = head[8:10] == b"\x00\x00"
@@ -306,7 +368,7 @@ def _zip_type(head: bytes, names: Sequence[str] | None) -> str | None:
                 and head[18:22] == len(value).to_bytes(4, "little")
             ):
                 return media_type
-    if "[Content_Types].xml" in names:
+    if any(is_content_types_part(name) for name in names):
         for folder, media_type in OOXML_FOLDERS:
             if any(name.startswith(folder) for name in names):
                 return media_type

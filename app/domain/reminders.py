@@ -23,16 +23,18 @@ due, so a run after missed days catches up on all of them. A first run looks bac
 FIRST_RUN_LOOKBACK_DAYS only, so a new installation does not mail years of history. Items
 already done are never reminded. Each reminder has a unique key `rule:object:due_date`;
 the sender records that key (per recipient) before sending, which makes each reminder go
-out once however often it runs.
+out once however often it runs. A send day that would fall outside Python's calendar (a due
+date stored at 0001-01-01 or 9999-12-31) does not exist, so that reminder is never due.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Literal
 
+from app.domain.dates import add_days, shift
 from app.domain.deadlines import Deadline
 
 Audience = Literal["supplier", "buyer"]
@@ -163,7 +165,7 @@ def from_deadline(deadline: Deadline, *, supplier_org_id: str, link: str) -> Ite
 
 def window(last_run: date | None, as_of: date) -> tuple[date, date]:
     """The send days a run covers: after `last_run` up to and including `as_of`."""
-    start = last_run + timedelta(days=1) if last_run else as_of - timedelta(days=FIRST_RUN_LOOKBACK_DAYS)
+    start = add_days(last_run, 1) if last_run else add_days(as_of, -FIRST_RUN_LOOKBACK_DAYS)
     return start, as_of
 
 
@@ -178,8 +180,8 @@ def due(items: Iterable[Item], rules: Iterable[Rule], last_run: date | None, as_
         if item.done:
             continue
         for rule in by_kind.get(item.kind, []):
-            send_on = item.due_on + timedelta(days=rule.offset_days)
-            if start <= send_on <= end:
+            send_on = shift(item.due_on, rule.offset_days)
+            if send_on is not None and start <= send_on <= end:  # None: past the calendar's end
                 out.append(Reminder(rule, item, send_on))
     out.sort(key=lambda r: (r.send_on, r.key))
     return out
@@ -189,13 +191,14 @@ def anniversaries(effective_on: date, start: date, end: date) -> list[date]:
     """Contract-year anniversaries of `effective_on` within [start, end] (29 Feb -> 28 Feb)."""
     out: list[date] = []
     year = max(effective_on.year + 1, start.year)
-    while True:
+    while year <= date.max.year:  # no anniversary after the calendar's last year
         try:
             day = effective_on.replace(year=year)
         except ValueError:
             day = date(year, 2, 28)
         if day > end:
-            return out
+            break
         if day >= start:
             out.append(day)
         year += 1
+    return out

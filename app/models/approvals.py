@@ -27,6 +27,7 @@ class Risk(SQLModel, table=True):
     owner: str = Field(default="", max_length=200)
     residual_likelihood: int
     residual_impact: int
+    version: int = Field(default=1)  # optimistic concurrency (app.services.versioning)
     updated_by_id: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
@@ -46,6 +47,7 @@ class RegisterEntry(SQLModel, table=True):
     agreed_on: date | None = None
     implemented_on: date | None = None
     status: str = Field(default="planned", max_length=20)
+    version: int = Field(default=1)  # optimistic concurrency (app.services.versioning)
     updated_by_id: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
@@ -60,6 +62,7 @@ class IncidentProcess(SQLModel, table=True):
     contacts: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
     report_loss_hours: int = Field(default=24)
     trace_loss_hours: int = Field(default=48)
+    version: int = Field(default=1)  # optimistic concurrency (app.services.versioning)
     updated_by_id: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
@@ -76,6 +79,18 @@ class SecurityRole(SQLModel, table=True):
     email: str = Field(default="", max_length=254)
     phone: str = Field(default="", max_length=40)
     board_level: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+
+
+class SecurityRoleSet(SQLModel, table=True):
+    """The list of security roles of one engagement as one versioned object: the list is replaced
+    as a whole, so its version lives here rather than on each person's row."""
+
+    __tablename__ = "security_role_set"
+
+    engagement_id: str = Field(foreign_key="engagement.id", primary_key=True, max_length=32)
+    version: int = Field(default=1)
+    updated_by_id: str = Field(max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
 class PlanCase(SQLModel, table=True):

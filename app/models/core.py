@@ -98,6 +98,14 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     expires_at: datetime = Field(sa_column=utc_column())
     used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # 'invite' (an account never enrolled) or 'reset' (new password and key for an enrolled one)
+    purpose: str = Field(
+        default="invite", sa_column=Column(String(16), nullable=False, server_default="invite")
+    )
+    # The chosen password and new key wait here until a code confirms the key; only then do
+    # they replace the account's, so an unfinished reset locks no one out.
+    pending_password_hash: str | None = Field(default=None, max_length=256)
+    pending_totp_secret_encrypted: str | None = Field(default=None, max_length=256)
 
 
 class WebSession(SQLModel, table=True):

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.domain.access import SUPPLIER_ROLES, Actor, Role, invitable_roles
+from app.config import Settings
+from app.domain.access import SUPPLIER_ROLES, Action, Actor, Role, invitable_roles
 from app.domain.credentials import password_problem
-from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.domain.errors import Conflict, Denied, InvalidInput, NotFound, Refused
+from app.mail import Message
 from app.models import (
     ApiToken,
     Invitation,
@@ -35,7 +39,10 @@ from app.security import (
     new_totp_secret,
     normalise_recovery_code,
     sha256_hex,
+    verify_password,
 )
+from app.services import account_notices as notices
+from app.services import audit
 
 INVITATION_DAYS = 7
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -108,9 +115,19 @@ def create_user(
         )
     if by is not None:
         if user_role not in invitable_roles(by):
-            raise Forbidden("You may not add people with that role.")
+            raise Denied(
+                "You may not add people with that role.",
+                action=Action.INVITE_TEAM.value,
+                object_type="organisation",
+                object_id=org.id,
+            )
         if by.role is not Role.ADMINISTRATOR and by.org_id != org.id:
-            raise NotFound("No such organisation.")
+            raise Refused(
+                "No such organisation.",
+                action=Action.INVITE_TEAM.value,
+                object_type="organisation",
+                object_id=org.id,
+            )
     display = " ".join(name.split()) or email.split("@")[0]
     user = User(email=email, name=display[:200], organisation_id=org.id, role=user_role)
     session.add(user)
@@ -122,25 +139,74 @@ def create_user(
     return user
 
 
-def issue_invitation(session: Session, *, user: User, by_user_id: str | None, now: datetime) -> str:
-    """A one-time link token (7 days) to set the password and enrol MFA; older links stop working."""
+def has_credentials(user: User) -> bool:
+    """A password, a key or a finished enrolment: a new link for this account is a reset."""
+    return bool(user.password_hash or user.totp_secret_encrypted or user.mfa_enrolled_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A link mailed to the account. `link` is set only for an account never enrolled (the
+    command line may print it); `page_link` only when, besides, mail is off."""
+
+    purpose: str  # "invite" or "reset"
+    mails: list[Message]
+    link: str | None = None
+    page_link: str | None = None
+
+
+def issue_link(
+    session: Session,
+    keys: Keys,
+    settings: Settings,
+    *,
+    user: User,
+    by: User | None,
+    who: audit.Who,
+    now: datetime,
+) -> Issued:
+    """A one-time link (7 days) for the account's own mailbox; older links stop working.
+
+    For an account that has credentials it is a reset: audited with the requester as actor, the
+    account and its organisation's leads or advisors are told, and the link never comes back to
+    the caller. Returns the mails to send once the caller has committed."""
+    if user.disabled_at is not None:
+        raise InvalidInput("Enable the account before sending it a link.", details={"field": "email"})
+    purpose = "reset" if has_credentials(user) else "invite"
     session.execute(
         update(Invitation)
         .where(col(Invitation.user_id) == user.id, col(Invitation.used_at).is_(None))
-        .values(used_at=now)
+        .values(used_at=now, pending_password_hash=None, pending_totp_secret_encrypted=None)
     )
     token = new_token("inv")
-    session.add(
-        Invitation(
-            user_id=user.id,
-            token_hash=sha256_hex(token),
-            created_by_id=by_user_id,
-            created_at=now,
-            expires_at=now + timedelta(days=INVITATION_DAYS),
-        )
+    invitation = Invitation(
+        user_id=user.id,
+        token_hash=sha256_hex(token),
+        created_by_id=by.id if by else None,
+        created_at=now,
+        expires_at=now + timedelta(days=INVITATION_DAYS),
+        purpose=purpose,
     )
+    session.add(invitation)
     session.flush()
-    return token
+    link = notices.invitation_link(settings, token)
+    by_name = by.name if by else "An Attest operator"
+    if purpose == "reset":
+        mails = [
+            notices.reset_mail(settings, user, link=link, by_name=by_name, expires_at=invitation.expires_at)
+        ]
+        mails += notices.tell_of_reset(session, settings, user, by=by, finished=False)
+        _audit(session, keys, who, user, "account_reset_requested")
+        return Issued(purpose, mails)
+    mail = notices.invitation_mail(
+        settings, user, link=link, by_name=by_name, expires_at=invitation.expires_at
+    )
+    _audit(session, keys, who, user, "user_invited", details={"role": user.role.value})
+    return Issued(purpose, [mail], link, link if notices.mail_is_off(settings) else None)
+
+
+def _audit(session: Session, keys: Keys, who: audit.Who, user: User, action: str, **fields: Any) -> None:
+    audit.record(session, keys.audit, who, action, object_type="user", object_id=user.id, **fields)
 
 
 def open_invitation(session: Session, token: str, now: datetime) -> tuple[Invitation, User]:
@@ -150,11 +216,146 @@ def open_invitation(session: Session, token: str, now: datetime) -> tuple[Invita
     user = session.get(User, invitation.user_id)
     if user is None or user.disabled_at is not None:
         raise NotFound("This invitation link is not valid.")
+    if invitation.purpose != "reset" and has_credentials(user):
+        raise NotFound("This invitation link is not valid: the account is set up already.")
     return invitation, user
 
 
+def choose_password(
+    session: Session, keys: Keys, invitation: Invitation, user: User, *, password: str, confirm: str
+) -> str:
+    """Step 1 of a link: the new password and a freshly generated key wait on the invitation
+    (the account keeps its own until step 2 confirms the key). Returns the new key."""
+    if password != confirm:
+        raise InvalidInput("The two passwords are not the same.", details={"field": "confirm"})
+    problem = password_problem(password, user.email)
+    if problem:
+        raise InvalidInput(problem, details={"field": "password"})
+    if user.password_hash and verify_password(user.password_hash, password):
+        raise InvalidInput(
+            "Choose a new password, not the one the account has now.", details={"field": "password"}
+        )
+    secret = new_totp_secret()
+    invitation.pending_password_hash = hash_password(password)
+    invitation.pending_totp_secret_encrypted = encrypt(keys.totp, secret)
+    session.add(invitation)
+    session.flush()
+    return secret
+
+
+def pending_secret(keys: Keys, invitation: Invitation) -> str | None:
+    """The key chosen at step 1 of this link (never the account's current one)."""
+    encrypted = invitation.pending_totp_secret_encrypted
+    return decrypt(keys.totp, encrypted) if encrypted and invitation.pending_password_hash else None
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    purpose: str
+    codes: list[str]  # recovery codes, shown once
+    mails: list[Message]
+
+
+def complete_invitation(
+    session: Session,
+    keys: Keys,
+    settings: Settings,
+    invitation: Invitation,
+    user: User,
+    code: str,
+    *,
+    who: audit.Who,
+    now: datetime,
+    unix_time: float | None = None,
+) -> Completed:
+    """Step 2: a code from the new key makes the new password and key the account's, once.
+    Every session and token the account had ends (a reset replaces every credential)."""
+    secret = pending_secret(keys, invitation)
+    if secret is None or invitation.pending_password_hash is None:
+        raise InvalidInput("Choose your new password first.", details={"field": "password"})
+    step = match_totp(secret, code, unix_time or time.time(), 0)
+    if step is None:
+        raise InvalidInput(
+            "That code is not right. Enter the 6-digit code your authenticator app shows now.",
+            details={"field": "code"},
+        )
+    password_hash, secret_encrypted = (
+        invitation.pending_password_hash,
+        invitation.pending_totp_secret_encrypted,
+    )
+    # Conditional: of two submissions of one link, only one completes it.
+    claimed = session.execute(
+        update(Invitation)
+        .where(col(Invitation.id) == invitation.id, col(Invitation.used_at).is_(None))
+        .values(used_at=now, pending_password_hash=None, pending_totp_secret_encrypted=None)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound("This invitation link is not valid: it was used, replaced or has expired.")
+    user.password_hash, user.totp_secret_encrypted = password_hash, secret_encrypted
+    user.totp_last_step, user.mfa_enrolled_at = step, now
+    session.add(user)
+    codes = replace_recovery_codes(session, keys, user)
+    ended = end_all_sessions(session, user.id, now=now)
+    revoked = revoke_all_tokens(session, user.id, now=now)
+    if invitation.purpose != "reset":
+        _audit(session, keys, who, user, "mfa_enrolled")
+        return Completed(invitation.purpose, codes, [])
+    details = {"requested_by": invitation.created_by_id, "sessions_ended": ended, "tokens_revoked": revoked}
+    _audit(session, keys, who, user, "account_reset_completed", details=details)
+    requester = session.get(User, invitation.created_by_id) if invitation.created_by_id else None
+    mails = notices.tell_of_reset(session, settings, user, by=requester, finished=True)
+    return Completed(invitation.purpose, codes, mails)
+
+
+class WrongCredentials(InvalidInput):
+    """The current password or code was not right (audited as denied; counts towards the throttle)."""
+
+
+def change_password(
+    session: Session,
+    keys: Keys,
+    user: User,
+    *,
+    current_password: str,
+    code: str,
+    new_password: str,
+    confirm: str,
+    keep_session_id: str | None,
+    who: audit.Who,
+    now: datetime,
+    unix_time: float | None = None,
+) -> int:
+    """A new password, given the current one and a current code; every other session ends.
+    The code is checked (and spent) last, so a mistyped new password costs no code."""
+    if new_password != confirm:
+        raise InvalidInput("The two new passwords are not the same.", details={"field": "confirm_password"})
+    problem = password_problem(new_password, user.email)
+    if problem:
+        raise InvalidInput(problem, details={"field": "new_password"})
+    if not verify_password(user.password_hash, current_password):
+        _audit(session, keys, who, user, "password_changed", outcome="denied", details={"step": "password"})
+        raise WrongCredentials("Your current password is not right.", details={"field": "current_password"})
+    if verify_password(user.password_hash, new_password):
+        raise InvalidInput(
+            "The new password must differ from the current one.", details={"field": "new_password"}
+        )
+    method = check_second_factor(session, keys, user, code, now=now, unix_time=unix_time)
+    if method is None:
+        _audit(session, keys, who, user, "password_changed", outcome="denied", details={"step": "code"})
+        raise WrongCredentials(
+            "That code is not right, or was already used. Enter the newest code from your app.",
+            details={"field": "code"},
+        )
+    user.password_hash = hash_password(new_password)
+    session.add(user)
+    ended = end_all_sessions(session, user.id, now=now, keep=keep_session_id)
+    _audit(session, keys, who, user, "password_changed", details={"method": method, "sessions_ended": ended})
+    session.flush()
+    return ended
+
+
 def set_password(session: Session, keys: Keys, user: User, password: str) -> str:
-    """Set the password and (re)start MFA enrolment; returns the new TOTP secret."""
+    """Set the password and a new TOTP key at once (the command line's scripted enrolment)."""
     problem = password_problem(password, user.email)
     if problem:
         raise InvalidInput(problem, details={"field": "password"})
@@ -171,28 +372,6 @@ def totp_secret(keys: Keys, user: User) -> str:
     if not user.totp_secret_encrypted:
         raise InvalidInput("Multi-factor authentication is not set up for this account.")
     return decrypt(keys.totp, user.totp_secret_encrypted)
-
-
-def confirm_mfa(
-    session: Session,
-    keys: Keys,
-    user: User,
-    code: str,
-    *,
-    now: datetime,
-    unix_time: float | None = None,
-) -> list[str]:
-    """Finish enrolment with a first valid code; returns the recovery codes (shown once)."""
-    step = match_totp(totp_secret(keys, user), code, unix_time or time.time(), user.totp_last_step)
-    if step is None:
-        raise InvalidInput(
-            "That code is not right. Enter the 6-digit code your authenticator app shows now.",
-            details={"field": "code"},
-        )
-    user.totp_last_step = step
-    user.mfa_enrolled_at = now
-    session.add(user)
-    return replace_recovery_codes(session, keys, user)
 
 
 def replace_recovery_codes(session: Session, keys: Keys, user: User) -> list[str]:
@@ -263,11 +442,7 @@ def disable_user(session: Session, user: User, *, now: datetime) -> None:
     user.disabled_at = now
     session.add(user)
     end_all_sessions(session, user.id, now=now)
-    session.execute(
-        update(ApiToken)
-        .where(col(ApiToken.user_id) == user.id, col(ApiToken.revoked_at).is_(None))
-        .values(revoked_at=now)
-    )
+    revoke_all_tokens(session, user.id, now=now)
     session.flush()
 
 
@@ -277,10 +452,19 @@ def enable_user(session: Session, user: User) -> None:
     session.flush()
 
 
-def end_all_sessions(session: Session, user_id: str, *, now: datetime) -> int:
+def end_all_sessions(session: Session, user_id: str, *, now: datetime, keep: str | None = None) -> int:
+    """End the account's live sessions (all but `keep`, the caller's own); returns how many."""
+    query = update(WebSession).where(col(WebSession.user_id) == user_id, col(WebSession.revoked_at).is_(None))
+    if keep:
+        query = query.where(col(WebSession.id) != keep)
+    result = session.execute(query.values(revoked_at=now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def revoke_all_tokens(session: Session, user_id: str, *, now: datetime) -> int:
     result = session.execute(
-        update(WebSession)
-        .where(col(WebSession.user_id) == user_id, col(WebSession.revoked_at).is_(None))
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
         .values(revoked_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

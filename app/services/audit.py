@@ -20,6 +20,7 @@ from app.domain.audit import (
     Checkpoint,
     Verdict,
     chain_hash,
+    key_id,
     verify_chain,
 )
 from app.models import AuditEvent, AuditHead, AuditPrunePermit, AuditSegment, utcnow
@@ -119,7 +120,8 @@ def read_checkpoints(path: Path) -> list[Checkpoint]:
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[0].isdigit():
-            points.append(Checkpoint(int(parts[0]), parts[1]))
+            ids = [part.removeprefix("key=") for part in parts[2:] if part.startswith("key=")]
+            points.append(Checkpoint(int(parts[0]), parts[1], ids[0] if ids else ""))
     return points
 
 
@@ -129,12 +131,19 @@ def verify(session: Session, key: bytes, checkpoint_file: Path | None = None) ->
     return verify_chain(key, _records(session, start.seq), start=start, checkpoints=points)
 
 
-def write_checkpoint(session: Session, path: Path) -> Checkpoint:
-    """Append the current head (seq and hash) to the append-only checkpoint file."""
+def write_checkpoint(session: Session, path: Path, key: bytes | None = None) -> Checkpoint:
+    """Append the current head (seq and hash) to the append-only checkpoint file.
+
+    With the audit key, and only if the head record's hash matches it, the line also
+    carries the key's id, so that `verify` can tell a wrong key from a rewritten log.
+    """
     last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
     point = Checkpoint(last.seq or 0, last.hash) if last else chain_start(session)
+    if key is not None and last is not None and chain_hash(key, last.prev_hash, to_record(last)) == last.hash:
+        point = Checkpoint(point.seq, point.hash, key_id(key))
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = f"{point.seq} {point.hash} {utcnow().isoformat()}\n".encode()
+    tag = f" key={point.key_id}" if point.key_id else ""
+    line = f"{point.seq} {point.hash} {utcnow().isoformat()}{tag}\n".encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, line)

@@ -14,6 +14,18 @@ from app.domain.access import Actor, Role
 from app.models import AuditEvent, Engagement
 
 PAGE_SIZE = 100
+# Spreadsheets run a cell as a formula when its first character, after any leading
+# whitespace, is one of these (OWASP "CSV injection"; the full-width forms too).
+FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+# A cell that starts with one of these is also neutralised, whatever follows.
+CONTROL_STARTS = frozenset("\t\r\n")
+
+
+def csv_cell(text: str) -> str:
+    """The text as a CSV cell no spreadsheet will run: formulas get a leading apostrophe."""
+    if text[:1] in CONTROL_STARTS or text.lstrip()[:1] in FORMULA_STARTS:
+        return "'" + text
+    return text
 
 
 @dataclass(frozen=True, slots=True)

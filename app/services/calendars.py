@@ -10,6 +10,7 @@ from functools import lru_cache
 import holidays
 from sqlmodel import Session, col, select
 
+from app.domain import dates
 from app.domain.calendar import JURISDICTIONS, WorkingCalendar
 from app.domain.errors import InvalidInput
 from app.models import ClosureDay, Engagement
@@ -41,7 +42,15 @@ def calendar_for(session: Session, engagement: Engagement) -> WorkingCalendar:
     return WorkingCalendar(bank_holidays(engagement.jurisdiction) | extra)
 
 
-def add_closure_day(session: Session, *, buyer_org_id: str, day: date, reason: str) -> ClosureDay:
+def add_closure_day(session: Session, *, buyer_org_id: str, day: date | str, reason: str) -> ClosureDay:
+    """A day the buyer's office is closed; `day` as typed (YYYY-MM-DD) or a date, inside the
+    window of app.domain.dates."""
+    if isinstance(day, str):
+        parsed = dates.parse(day, "day", "Closure day")
+        assert parsed is not None  # required
+        day = parsed
+    else:
+        dates.check(day, "day", "Closure day")
     reason = " ".join(reason.split())
     if not reason:
         raise InvalidInput("Say why the office is closed on that day.", details={"reason": "Enter a reason."})

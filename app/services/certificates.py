@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.domain import dates
 from app.domain.access import SUPPLIER_ROLES, Actor, Role
 from app.domain.certificates import (
     ITHC_PROVIDERS,
@@ -27,7 +28,7 @@ from app.domain.certificates import (
     gates,
     state_on,
 )
-from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.domain.errors import Denied, InvalidInput, NotFound, Refused
 from app.models import Certificate, Engagement, Evidence, Organisation, Subcontractor, utcnow
 
 FIELDS = (
@@ -91,22 +92,35 @@ def visible_supplier_ids(session: Session, actor: Actor) -> set[str]:
 
 def readable(session: Session, actor: Actor, certificate_id: str) -> Certificate:
     row = session.get(Certificate, certificate_id)
-    if row is None or row.supplier_org_id not in visible_supplier_ids(session, actor):
+    if row is None:
         raise NotFound("No such certificate.")
+    if row.supplier_org_id not in visible_supplier_ids(session, actor):
+        raise Refused(
+            "No such certificate.", action="certificate_viewed", object_type="certificate", object_id=row.id
+        )
     return row
 
 
 def managed(session: Session, actor: Actor, certificate_id: str) -> Certificate:
     """A certificate the actor may change: supplier leads, their own organisation's only."""
     row = session.get(Certificate, certificate_id)
-    if row is None or actor.role is not Role.SUPPLIER_LEAD or row.supplier_org_id != actor.org_id:
+    if row is None:
         raise NotFound("No such certificate.")
+    if actor.role is not Role.SUPPLIER_LEAD or row.supplier_org_id != actor.org_id:
+        raise Refused(
+            "No such certificate.", action="certificate_managed", object_type="certificate", object_id=row.id
+        )
     return row
 
 
 def require_lead(actor: Actor) -> None:
     if actor.role is not Role.SUPPLIER_LEAD:
-        raise Forbidden("Only the supplier's security lead manages certificates.")
+        raise Denied(
+            "Only the supplier's security lead manages certificates.",
+            action="certificate_managed",
+            object_type="certificate",
+            object_id="",
+        )
 
 
 # --- holders ----------------------------------------------------------------------------------
@@ -145,8 +159,15 @@ def add_subcontractor(session: Session, actor: Actor, *, name: str, tier: str) -
 
 def remove_subcontractor(session: Session, actor: Actor, subcontractor_id: str) -> Subcontractor:
     row = session.get(Subcontractor, subcontractor_id)
-    if row is None or row.supplier_org_id != actor.org_id or actor.role is not Role.SUPPLIER_LEAD:
+    if row is None:
         raise NotFound("No such sub-contractor.")
+    if row.supplier_org_id != actor.org_id or actor.role is not Role.SUPPLIER_LEAD:
+        raise Refused(
+            "No such sub-contractor.",
+            action="subcontractor_removed",
+            object_type="subcontractor",
+            object_id=row.id,
+        )
     if row.removed_at is not None:
         raise InvalidInput("That sub-contractor was already removed.")
     row.removed_at = utcnow()
@@ -158,17 +179,19 @@ def remove_subcontractor(session: Session, actor: Actor, subcontractor_id: str) 
 # --- entries ----------------------------------------------------------------------------------
 
 
-def _date(value: str, field: str, problems: dict[str, str], *, required: bool = False) -> date | None:
-    value = value.strip()
-    if not value:
-        if required:
-            problems[field] = "Enter the date as YYYY-MM-DD."
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        problems[field] = "Enter the date as YYYY-MM-DD."
-        return None
+DATE_LABELS = {
+    "issued_on": "Issue date",
+    "expires_on": "Expiry date",
+    "next_surveillance_on": "Next surveillance audit date",
+    "recertification_on": "Recertification audit date",
+}
+
+
+def _date(
+    value: str, field: str, problems: dict[str, str], *, required: bool = False, today: date | None = None
+) -> date | None:
+    """A certificate date inside the window of app.domain.dates; `today` for a fact (issue)."""
+    return dates.read(value, field, DATE_LABELS[field], problems, required=required, not_after=today)
 
 
 def parse(session: Session, org_id: str, form: Mapping[str, str], *, today: date) -> CertificateInput:
@@ -202,7 +225,7 @@ def parse(session: Session, org_id: str, form: Mapping[str, str], *, today: date
             if scheme is Scheme.IT_HEALTH_CHECK
             else "Enter the certification body."
         )
-    issued = _date(get("issued_on"), "issued_on", problems, required=True)
+    issued = _date(get("issued_on"), "issued_on", problems, required=True, today=today)
     expires = _date(get("expires_on"), "expires_on", problems)
     surveillance = _date(get("next_surveillance_on"), "next_surveillance_on", problems)
     recert = _date(get("recertification_on"), "recertification_on", problems)
@@ -429,7 +452,12 @@ class SupplierPortfolio:
 def portfolio(session: Session, actor: Actor, *, today: date) -> list[SupplierPortfolio]:
     """For a buyer advisor: each supplier they are buyer to, every required certificate's state."""
     if actor.role is not Role.BUYER_ADVISOR:
-        raise Forbidden("The certificate portfolio is for buyer security advisors.")
+        raise Denied(
+            "The certificate portfolio is for buyer security advisors.",
+            action="portfolio",
+            object_type="page",
+            object_id="/portfolio",
+        )
     engagements = list(
         session.exec(
             select(Engagement)

@@ -9,8 +9,9 @@ from datetime import date
 
 from sqlmodel import Session, col, func, select
 
+from app.domain import dates
 from app.domain.access import Action, Actor, can
-from app.domain.errors import Forbidden, InvalidInput
+from app.domain.errors import Denied, InvalidInput
 from app.domain.workflow import profile
 from app.models import ChangeNotice, Engagement, RegisterEntry
 from app.services.calendars import calendar_for
@@ -50,7 +51,13 @@ def file_notice(
     today: date,
 ) -> ChangeNotice:
     if not can(actor, Action.NOTIFY_CHANGE, parties(engagement)):
-        raise Forbidden("Only the supplier's security lead files change notices.")
+        raise Denied(
+            "Only the supplier's security lead files change notices.",
+            action="change_notice_filed",
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
     prof = profile(engagement.workflow_profile)
     if prof.change_notice is None:
         raise InvalidInput(
@@ -63,14 +70,10 @@ def file_notice(
     description = description.strip()
     if not 1 <= len(description) <= 10_000:
         problems["description"] = "Describe the change (up to 10,000 characters)."
-    try:
-        aware = date.fromisoformat(aware_on)
-    except ValueError:
-        problems["aware_on"] = "Enter the date you became aware as YYYY-MM-DD."
-        aware = today
-    if aware > today:
-        problems["aware_on"] = "The date you became aware cannot be in the future."
-    if problems:
+    aware = dates.read(
+        aware_on, "aware_on", "Date you became aware", problems, required=True, not_after=today
+    )
+    if problems or aware is None:
         raise InvalidInput(next(iter(problems.values())), details=problems)
     due = calendar_for(session, engagement).add(aware, prof.change_notice.working_days)
     number = (

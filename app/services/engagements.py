@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.domain import dates
 from app.domain.access import SUPPLIER_ROLES, Action, Actor, Parties, Role, can
 from app.domain.catalogue import Control, Library
-from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.domain.errors import Conflict, Denied, InvalidInput, NotFound
 from app.models import Engagement, EngagementCatalogue, Organisation, OrgKind, ScopingAnswer, utcnow
 
 WORKFLOW_PROFILES = ("schedule-2-4", "call-off-schedule-7")
@@ -50,18 +49,19 @@ def create(
 ) -> Engagement:
     """A new engagement; administrators create any, buyer advisors only for their own department."""
     if not can(actor, Action.CREATE_ENGAGEMENT):
-        raise Forbidden("Only administrators and buyer advisors create engagements.")
+        raise Denied(
+            "Only administrators and buyer advisors create engagements.",
+            action="engagement_created",
+            object_type="engagement",
+            object_id="",
+        )
     problems: dict[str, str] = {}
     reference, title = " ".join(reference.split()), " ".join(title.split())
     if not 1 <= len(reference) <= 64:
         problems["reference"] = "Enter the contract reference (up to 64 characters)."
     if not 1 <= len(title) <= 300:
         problems["title"] = "Enter the contract title (up to 300 characters)."
-    try:
-        effective = date.fromisoformat(effective_date)
-    except ValueError:
-        problems["effective_date"] = "Enter the effective date as YYYY-MM-DD."
-        effective = date.min
+    effective = dates.read(effective_date, "effective_date", "Effective date", problems, required=True)
     if workflow_profile not in WORKFLOW_PROFILES:
         problems["workflow_profile"] = f"Workflow profile must be one of {', '.join(WORKFLOW_PROFILES)}."
     if jurisdiction not in JURISDICTIONS:
@@ -80,7 +80,7 @@ def create(
         problems["buyer_org_id"] = "Buyer advisors create engagements for their own organisation only."
     if supplier is None or supplier.kind is not OrgKind.SUPPLIER:
         problems["supplier_org_id"] = "Choose a supplier organisation."
-    if problems:
+    if problems or effective is None:
         raise InvalidInput(next(iter(problems.values())), details=problems)
     engagement = Engagement(
         reference=reference,
@@ -115,7 +115,13 @@ def set_scoping(
 ) -> None:
     """Record yes/no answers (only the supplier answers scoping questions)."""
     if actor.role not in SUPPLIER_ROLES:
-        raise Forbidden("The supplier answers the scoping questions.")
+        raise Denied(
+            "The supplier answers the scoping questions.",
+            action="scoping_answered",
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
     known = {q.id for q in library.questions}
     unknown = sorted(set(answers) - known)
     if unknown:

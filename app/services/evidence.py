@@ -9,9 +9,10 @@ from datetime import date
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from app.domain import dates
 from app.domain.access import SUPPLIER_ROLES, Action, Actor, Role, can
 from app.domain.catalogue import Library
-from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.domain.errors import Denied, InvalidInput, NotFound, Refused
 from app.models import Engagement, Evidence, EvidenceLink, utcnow
 from app.services.engagements import catalogue_ids, parties
 
@@ -44,15 +45,8 @@ def parse_meta(meta: EvidenceMeta) -> tuple[dict[str, str], date | None, date | 
         problems["kind"] = f"Kind must be one of {', '.join(KINDS)}."
     if meta.marking not in MARKINGS:
         problems["marking"] = "Protective marking must be OFFICIAL or OFFICIAL-SENSITIVE."
-    dates: dict[str, date | None] = {}
-    for field in ("effective_on", "expires_on"):
-        value = getattr(meta, field).strip()
-        try:
-            dates[field] = date.fromisoformat(value) if value else None
-        except ValueError:
-            problems[field] = "Enter the date as YYYY-MM-DD."
-            dates[field] = None
-    effective, expires = dates["effective_on"], dates["expires_on"]
+    effective = dates.read(meta.effective_on, "effective_on", "Effective date", problems)
+    expires = dates.read(meta.expires_on, "expires_on", "Expiry date", problems)
     if effective and expires and expires <= effective:
         problems["expires_on"] = "The expiry date must be after the effective date."
     return problems, effective, expires
@@ -68,7 +62,13 @@ def check_upload(
 ) -> tuple[date | None, date | None]:
     """Everything about an upload that can be refused before any byte is stored."""
     if not can(actor, Action.UPLOAD_EVIDENCE, parties(engagement)):
-        raise Forbidden("Only the supplier uploads evidence.")
+        raise Denied(
+            "Only the supplier uploads evidence.",
+            action="evidence_uploaded",
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
     problems, effective, expires = parse_meta(meta)
     in_engagement = {
         c.id
@@ -147,8 +147,12 @@ def register(
 def owned(session: Session, actor: Actor, evidence_id: str) -> Evidence:
     """Evidence of the actor's own supplier organisation (anything else is 'not found')."""
     evidence = session.get(Evidence, evidence_id)
-    if evidence is None or actor.role not in SUPPLIER_ROLES or evidence.supplier_org_id != actor.org_id:
+    if evidence is None:
         raise NotFound("No such evidence.")
+    if actor.role not in SUPPLIER_ROLES or evidence.supplier_org_id != actor.org_id:
+        raise Refused(
+            "No such evidence.", action="evidence_managed", object_type="evidence", object_id=evidence.id
+        )
     return evidence
 
 
@@ -173,7 +177,9 @@ def readable(session: Session, actor: Actor, evidence_id: str) -> Evidence:
         ).one()
         if shared:
             return evidence
-    raise NotFound("No such evidence.")
+    raise Refused(
+        "No such evidence.", action="evidence_viewed", object_type="evidence", object_id=evidence.id
+    )
 
 
 def link(
@@ -185,7 +191,13 @@ def link(
     evidence_id: str,
 ) -> None:
     if not can(actor, Action.UPLOAD_EVIDENCE, parties(engagement)):
-        raise Forbidden("Only the supplier links evidence.")
+        raise Denied(
+            "Only the supplier links evidence.",
+            action="evidence_linked",
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
     evidence = session.get(Evidence, evidence_id) if evidence_id else None
     if evidence is None or evidence.supplier_org_id != engagement.supplier_org_id:
         # The id comes from the form, not the address: a bad choice, not a missing page.
@@ -209,7 +221,13 @@ def link(
 
 def unlink(session: Session, engagement: Engagement, actor: Actor, control_id: str, evidence_id: str) -> None:
     if not can(actor, Action.UPLOAD_EVIDENCE, parties(engagement)):
-        raise Forbidden("Only the supplier unlinks evidence.")
+        raise Denied(
+            "Only the supplier unlinks evidence.",
+            action="evidence_unlinked",
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
     row = session.get(EvidenceLink, (engagement.id, control_id, evidence_id))
     if row is None:
         raise NotFound("That evidence is not linked to this control.")

@@ -7,9 +7,10 @@ duplicating it when the feed is fetched again, and a moved due date is a new eve
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from app.domain import reminders as rules
+from app.domain.dates import shift
 
 PRODID = "-//Attest//Certificates and deadlines//EN"
 
@@ -43,6 +44,11 @@ def fold(line: str) -> str:
     return "\r\n ".join(parts)
 
 
+def _day(day: date) -> str:
+    """DATE value (3.3.4): always eight digits (strftime drops the zeros of a year before 1000)."""
+    return day.isoformat().replace("-", "")
+
+
 def calendar(items: Iterable[rules.Item], *, base_url: str, name: str, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     lines = [
@@ -55,8 +61,9 @@ def calendar(items: Iterable[rules.Item], *, base_url: str, name: str, now: date
     ]
     seen: set[str] = set()
     for item in items:
-        uid = f"{item.kind}-{item.object_id}-{item.due_on.strftime('%Y%m%d')}@attest"
-        if uid in seen:
+        uid = f"{item.kind}-{item.object_id}-{_day(item.due_on)}@attest"
+        end = shift(item.due_on, 1)
+        if uid in seen or end is None:  # an all-day event on 9999-12-31 has no end day: leave it out
             continue
         seen.add(uid)
         url = base_url.rstrip("/") + item.link
@@ -69,8 +76,8 @@ def calendar(items: Iterable[rules.Item], *, base_url: str, name: str, now: date
             "BEGIN:VEVENT",
             f"UID:{uid}",
             f"DTSTAMP:{stamp}",
-            f"DTSTART;VALUE=DATE:{item.due_on.strftime('%Y%m%d')}",
-            f"DTEND;VALUE=DATE:{(item.due_on + timedelta(days=1)).strftime('%Y%m%d')}",
+            f"DTSTART;VALUE=DATE:{_day(item.due_on)}",
+            f"DTEND;VALUE=DATE:{_day(end)}",
             f"SUMMARY:{escape(summary)}",
             f"DESCRIPTION:{escape(summary + '. ' + url)}",
             f"URL:{url}",

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.domain import reminders as rules
 from app.domain.access import SUPPLIER_ROLES, Actor, Role
-from app.domain.errors import InvalidInput, NotFound
+from app.domain.errors import InvalidInput, NotFound, Refused
 from app.models import CalendarFeed, Engagement, Notification, NotificationPreference, User, utcnow
 from app.security import new_token, sha256_hex
 from app.services import ics
@@ -42,8 +42,12 @@ def listing(
 
 def mark_read(session: Session, user_id: str, notification_id: str) -> Notification:
     row = session.get(Notification, notification_id)
-    if row is None or row.user_id != user_id:
+    if row is None:
         raise NotFound("No such notification.")
+    if row.user_id != user_id:
+        raise Refused(
+            "No such notification.", action="notification_read", object_type="notification", object_id=row.id
+        )
     if row.read_at is None:
         row.read_at = utcnow()
         session.add(row)

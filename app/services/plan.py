@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
+from app.domain import dates
 from app.domain.access import Action, Actor, can
 from app.domain.catalogue import Library
-from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.domain.errors import Denied, InvalidInput, NotFound, Refused
 from app.models import (
     ControlResponse,
     Engagement,
@@ -21,8 +22,10 @@ from app.models import (
     RegisterEntry,
     Risk,
     SecurityRole,
+    SecurityRoleSet,
     utcnow,
 )
+from app.services import versioning
 from app.services.engagements import catalogue_ids, parties
 
 ROLE_KINDS = {
@@ -33,25 +36,44 @@ ROLE_KINDS = {
 ENTRY_STATUSES = ("planned", "in_progress", "implemented")
 ENTRY_SOURCES = ("gap", "change_notice", "manual")
 MAX_TEXT = 10_000
+InEngagement = TypeVar("InEngagement", Risk, RegisterEntry)
 
 
-def _require(actor: Actor, engagement: Engagement) -> None:
+def _require(actor: Actor, engagement: Engagement, action: str) -> None:
     if not can(actor, Action.MANAGE_PLAN, parties(engagement)):
-        raise Forbidden("Only the supplier's security lead keeps the Security Management Plan.")
+        raise Denied(
+            "Only the supplier's security lead keeps the Security Management Plan.",
+            action=action,
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
+
+
+def _in_engagement(
+    found: InEngagement | None, engagement: Engagement, action: str, object_type: str, message: str
+) -> InEngagement:
+    """A missing object is 'not found'; another engagement's (or tenant's) is refused the same
+    way to the caller, and audited (Refused)."""
+    if found is None:
+        raise NotFound(message)
+    if found.engagement_id != engagement.id:
+        raise Refused(
+            message, action=action, object_type=object_type, object_id=found.id, engagement_id=engagement.id
+        )
+    return found
 
 
 def _clean(text: str, limit: int) -> str:
     return text.strip()[:limit]
 
 
+DATE_LABELS = {"agreed_on": "Agreed date", "implemented_on": "Implemented date"}
+
+
 def _date(value: str | None, name: str, problems: dict[str, str]) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        problems[name] = "Enter the date as YYYY-MM-DD."
-        return None
+    """A register date, inside the window of app.domain.dates (problems name the field)."""
+    return dates.read(value, name, DATE_LABELS.get(name, "Date"), problems)
 
 
 def _fail(problems: dict[str, str]) -> None:
@@ -73,6 +95,7 @@ class RiskInput:
     control_ids: list[str] = field(default_factory=list)
     treatment: str = ""
     owner: str = ""
+    expected_version: int | None = None  # optimistic concurrency for edits (ignored for new risks)
 
 
 def risks(session: Session, engagement_id: str) -> list[Risk]:
@@ -93,7 +116,7 @@ def save_risk(
     *,
     risk_id: str | None = None,
 ) -> Risk:
-    _require(actor, engagement)
+    _require(actor, engagement, "risk_saved")
     problems: dict[str, str] = {}
     title = " ".join(data.title.split())
     if not 1 <= len(title) <= 200:
@@ -113,41 +136,53 @@ def save_risk(
     if len(data.description) > MAX_TEXT or len(data.treatment) > MAX_TEXT:
         problems["treatment"] = f"Keep the description and treatment under {MAX_TEXT} characters."
     _fail(problems)
+    values: dict[str, Any] = {
+        "title": title,
+        "description": data.description.strip(),
+        "control_ids": " ".join(dict.fromkeys(data.control_ids)),
+        "likelihood": data.likelihood,
+        "impact": data.impact,
+        "residual_likelihood": data.residual_likelihood,
+        "residual_impact": data.residual_impact,
+        "treatment": data.treatment.strip(),
+        "owner": _clean(data.owner, 200),
+        "updated_by_id": actor.user_id,
+        "updated_at": utcnow(),
+    }
     if risk_id is None:
-        risk = Risk(
-            engagement_id=engagement.id,
-            updated_by_id=actor.user_id,
-            title=title,
-            likelihood=1,
-            impact=1,
-            residual_likelihood=1,
-            residual_impact=1,
-        )
-    else:
-        found = session.get(Risk, risk_id)
-        if found is None or found.engagement_id != engagement.id:
-            raise NotFound("No such risk in this engagement.")
-        risk = found
-    risk.title = title
-    risk.description = data.description.strip()
-    risk.control_ids = " ".join(dict.fromkeys(data.control_ids))
-    risk.likelihood, risk.impact = data.likelihood, data.impact
-    risk.residual_likelihood, risk.residual_impact = data.residual_likelihood, data.residual_impact
-    risk.treatment = data.treatment.strip()
-    risk.owner = _clean(data.owner, 200)
-    risk.updated_by_id, risk.updated_at = actor.user_id, utcnow()
-    session.add(risk)
-    session.flush()
-    return risk
+        risk = Risk(engagement_id=engagement.id, version=1, **values)
+        session.add(risk)
+        session.flush()
+        return risk
+    found = _in_engagement(
+        _fresh(session, Risk, risk_id), engagement, "risk_saved", "risk", "No such risk in this engagement."
+    )
+    versioning.check("risk", found.version, data.expected_version)
+    versioning.update(session, found, [col(Risk.id) == found.id], found.version, values, "risk")
+    return found
 
 
-def delete_risk(session: Session, engagement: Engagement, actor: Actor, risk_id: str) -> None:
-    _require(actor, engagement)
-    risk = session.get(Risk, risk_id)
-    if risk is None or risk.engagement_id != engagement.id:
-        raise NotFound("No such risk in this engagement.")
-    session.delete(risk)
-    session.flush()
+def _fresh(session: Session, model: type[InEngagement], object_id: str) -> InEngagement | None:
+    """The row as committed now (not an older copy from this session), locked on PostgreSQL."""
+    query = select(model).where(col(model.id) == object_id).with_for_update()
+    return session.exec(query.execution_options(populate_existing=True)).first()
+
+
+def delete_risk(
+    session: Session,
+    engagement: Engagement,
+    actor: Actor,
+    risk_id: str,
+    *,
+    expected_version: int | None = None,
+) -> None:
+    _require(actor, engagement, "risk_deleted")
+    risk = _in_engagement(
+        _fresh(session, Risk, risk_id), engagement, "risk_deleted", "risk", "No such risk in this engagement."
+    )
+    versioning.check("risk", risk.version, expected_version)
+    versioning.delete(session, Risk, [col(Risk.id) == risk.id], risk.version, "risk")
+    session.expunge(risk)
 
 
 def heat_map(items: list[Risk], *, residual: bool = False) -> list[list[int]]:
@@ -171,6 +206,7 @@ class EntryInput:
     agreed_on: str | None = None
     implemented_on: str | None = None
     status: str = "planned"
+    expected_version: int | None = None  # optimistic concurrency for edits (ignored for new entries)
 
 
 def register_entries(session: Session, engagement_id: str) -> list[RegisterEntry]:
@@ -192,7 +228,7 @@ def save_entry(
     source: str = "manual",
     change_notice_id: str | None = None,
 ) -> RegisterEntry:
-    _require(actor, engagement)
+    _require(actor, engagement, "register_entry_saved")
     problems: dict[str, str] = {}
     title = " ".join(data.title.split())
     if not 1 <= len(title) <= 200:
@@ -202,37 +238,50 @@ def save_entry(
     agreed = _date(data.agreed_on, "agreed_on", problems)
     implemented = _date(data.implemented_on, "implemented_on", problems)
     if data.status == "implemented" and implemented is None:
-        problems["implemented_on"] = "Enter the date the change was implemented."
+        problems.setdefault("implemented_on", "Enter the date the change was implemented.")
     if implemented is not None and data.status != "implemented":
         problems["status"] = "A change with an implemented date has the status implemented."
     _fail(problems)
+    values: dict[str, Any] = {
+        "title": title,
+        "description": data.description.strip()[:MAX_TEXT],
+        "agreed_on": agreed,
+        "implemented_on": implemented,
+        "status": data.status,
+        "updated_by_id": actor.user_id,
+        "updated_at": utcnow(),
+    }
     if entry_id is None:
         entry = RegisterEntry(
             engagement_id=engagement.id,
-            title=title,
             source=source,
             change_notice_id=change_notice_id,
-            updated_by_id=actor.user_id,
+            control_id=data.control_id,
+            version=1,
+            **values,
         )
-    else:
-        found = session.get(RegisterEntry, entry_id)
-        if found is None or found.engagement_id != engagement.id:
-            raise NotFound("No such entry in the Required Changes Register.")
-        entry = found
-    entry.title = title
-    entry.description = data.description.strip()[:MAX_TEXT]
-    entry.control_id = data.control_id or entry.control_id
-    entry.agreed_on, entry.implemented_on, entry.status = agreed, implemented, data.status
-    entry.updated_by_id, entry.updated_at = actor.user_id, utcnow()
-    session.add(entry)
-    session.flush()
-    return entry
+        session.add(entry)
+        session.flush()
+        return entry
+    message = "No such entry in the Required Changes Register."
+    found = _in_engagement(
+        _fresh(session, RegisterEntry, entry_id),
+        engagement,
+        "register_entry_saved",
+        "register_entry",
+        message,
+    )
+    what = "entry of the Required Changes Register"
+    versioning.check(what, found.version, data.expected_version)
+    values["control_id"] = data.control_id or found.control_id
+    versioning.update(session, found, [col(RegisterEntry.id) == found.id], found.version, values, what)
+    return found
 
 
 def entries_from_gaps(session: Session, engagement: Engagement, actor: Actor) -> list[RegisterEntry]:
     """One register entry per control answered not met or partially met with a planned change,
     unless that control already has one. The planned change and target date carry over."""
-    _require(actor, engagement)
+    _require(actor, engagement, "register_entries_from_gaps")
     have = {e.control_id for e in register_entries(session, engagement.id)}
     query = select(ControlResponse).where(
         ControlResponse.engagement_id == engagement.id,
@@ -277,10 +326,12 @@ def set_incident_process(
     contacts: list[dict[str, str]],
     report_loss_hours: int = 24,
     trace_loss_hours: int = 48,
+    expected_version: int | None = None,
 ) -> IncidentProcess:
     """CPS Security Policy 4.9: lost buyer material is reported within 24 hours and traced
-    within 48; the plan may promise faster, never slower."""
-    _require(actor, engagement)
+    within 48; the plan may promise faster, never slower. `expected_version` (0: not written
+    yet) refuses the save with a conflict if someone else saved the process since."""
+    _require(actor, engagement, "incident_process_saved")
     problems: dict[str, str] = {}
     if not document.strip():
         problems["document"] = "Describe how incidents are detected, reported and handled."
@@ -309,15 +360,24 @@ def set_incident_process(
     if not cleaned:
         problems["contacts"] = "Name at least one incident contact."
     _fail(problems)
-    process = incident_process(session, engagement.id) or IncidentProcess(
-        engagement_id=engagement.id, updated_by_id=actor.user_id
-    )
-    process.document = document.strip()
-    process.contacts = json.dumps(cleaned)
-    process.report_loss_hours, process.trace_loss_hours = report_loss_hours, trace_loss_hours
-    process.updated_by_id, process.updated_at = actor.user_id, utcnow()
-    session.add(process)
-    session.flush()
+    values: dict[str, Any] = {
+        "document": document.strip(),
+        "contacts": json.dumps(cleaned),
+        "report_loss_hours": report_loss_hours,
+        "trace_loss_hours": trace_loss_hours,
+        "updated_by_id": actor.user_id,
+        "updated_at": utcnow(),
+    }
+    key = [col(IncidentProcess.engagement_id) == engagement.id]
+    what = "Incident Management Process"
+    query = select(IncidentProcess).where(*key).with_for_update()
+    process = session.exec(query.execution_options(populate_existing=True)).first()
+    versioning.check(what, process.version if process else 0, expected_version)
+    if process is None:
+        process = IncidentProcess(engagement_id=engagement.id, version=1, **values)
+        versioning.insert_first(session, process, key, what)
+    else:
+        versioning.update(session, process, key, process.version, values, what)
     return process
 
 
@@ -326,13 +386,25 @@ def security_roles(session: Session, engagement_id: str) -> list[SecurityRole]:
     return sorted(session.exec(query), key=lambda r: (list(ROLE_KINDS).index(r.kind), r.name))
 
 
+def roles_version(session: Session, engagement_id: str) -> int:
+    """The version of the list of security roles (0 until it is first saved)."""
+    found = session.get(SecurityRoleSet, engagement_id)
+    return found.version if found else 0
+
+
 def set_security_roles(
-    session: Session, engagement: Engagement, actor: Actor, people: list[dict[str, Any]]
+    session: Session,
+    engagement: Engagement,
+    actor: Actor,
+    people: list[dict[str, Any]],
+    *,
+    expected_version: int | None = None,
 ) -> list[SecurityRole]:
     """Replace the list of people in security roles. Exactly one designated security contact;
     if the contact is not at board level, para 3.5 asks for a board-level route (recorded in
-    the declaration at submission)."""
-    _require(actor, engagement)
+    the declaration at submission). The list is one versioned object (`SecurityRoleSet`): its
+    conditional version bump also serialises two replacements of the same list."""
+    _require(actor, engagement, "security_roles_saved")
     problems: dict[str, str] = {}
     rows = []
     for index, person in enumerate(people):
@@ -359,6 +431,18 @@ def set_security_roles(
     if len(contacts) != 1:
         problems["people"] = "Name exactly one designated security contact (Schedule 2.4 para 3.5)."
     _fail(problems)
+    key = [col(SecurityRoleSet.engagement_id) == engagement.id]
+    what = "list of security roles"
+    query = select(SecurityRoleSet).where(*key).with_for_update()
+    head = session.exec(query.execution_options(populate_existing=True)).first()
+    versioning.check(what, head.version if head else 0, expected_version)
+    stamp: dict[str, Any] = {"updated_by_id": actor.user_id, "updated_at": utcnow()}
+    if head is None:
+        versioning.insert_first(
+            session, SecurityRoleSet(engagement_id=engagement.id, version=1, **stamp), key, what
+        )
+    else:
+        versioning.update(session, head, key, head.version, stamp, what)
     for old in session.exec(select(SecurityRole).where(SecurityRole.engagement_id == engagement.id)):
         session.delete(old)
     session.flush()

@@ -38,6 +38,7 @@ from app.db import session_scope
 from app.domain import reminders as rules
 from app.domain.access import Role
 from app.domain.certificates import SCHEME_LABELS, Scheme
+from app.domain.dates import add_days
 from app.domain.deadlines import Deadline
 from app.mail import Mailer, absolute, render
 from app.models import (
@@ -113,36 +114,58 @@ def certificate_items(session: Session, supplier_ids: Iterable[str] | None = Non
 
 
 def engagement_items(
-    session: Session, engagements: Iterable[Engagement], *, start: date, end: date, today: date
+    session: Session,
+    engagements: Iterable[Engagement],
+    *,
+    start: date,
+    end: date,
+    today: date,
+    skipped: list[str] | None = None,
 ) -> list[rules.Item]:
-    """Annual certificate submissions (contract-year anniversaries) and workflow deadlines."""
+    """Annual certificate submissions (contract-year anniversaries) and workflow deadlines.
+
+    One engagement whose items cannot be computed is logged, named in `skipped` and left out,
+    so it never stops the reminders (or the pages) of every other engagement and tenant."""
     buyers = {o.id: o.name for o in session.exec(select(Organisation))}
     items = []
     for e in engagements:
-        link = f"/engagements/{e.id}"
-        buyer = buyers.get(e.buyer_org_id, "the buyer")
-        for day in rules.anniversaries(e.effective_on, start, end):
-            items.append(
-                rules.Item(
-                    kind=rules.CERTIFICATE_SUBMISSION,
-                    object_id=e.id,
-                    due_on=day,
-                    subject=f"The annual submission of certificates to {buyer} for {e.reference}",
-                    link=link,
-                    supplier_org_id=e.supplier_org_id,
-                    engagement_id=e.id,
-                )
-            )
-        for deadline in workflow_deadlines(session, e, today=today):
-            items.append(rules.from_deadline(deadline, supplier_org_id=e.supplier_org_id, link=link))
+        try:
+            items += _items_of(session, e, buyers.get(e.buyer_org_id, "the buyer"), start, end, today)
+        except Exception:  # isolate one engagement's failure from the rest
+            log.exception("dated items of engagement %s (%s) skipped", e.id, e.reference)
+            if skipped is not None:
+                skipped.append(f"engagement {e.reference} ({e.id})")
     return items
 
 
-def all_items(session: Session, *, start: date, end: date, today: date) -> list[rules.Item]:
+def _items_of(
+    session: Session, e: Engagement, buyer: str, start: date, end: date, today: date
+) -> list[rules.Item]:
+    link = f"/engagements/{e.id}"
+    items = [
+        rules.Item(
+            kind=rules.CERTIFICATE_SUBMISSION,
+            object_id=e.id,
+            due_on=day,
+            subject=f"The annual submission of certificates to {buyer} for {e.reference}",
+            link=link,
+            supplier_org_id=e.supplier_org_id,
+            engagement_id=e.id,
+        )
+        for day in rules.anniversaries(e.effective_on, start, end)
+    ]
+    for deadline in workflow_deadlines(session, e, today=today):
+        items.append(rules.from_deadline(deadline, supplier_org_id=e.supplier_org_id, link=link))
+    return items
+
+
+def all_items(
+    session: Session, *, start: date, end: date, today: date, skipped: list[str] | None = None
+) -> list[rules.Item]:
     engagements = list(session.exec(select(Engagement)))
     # Anniversaries are looked for far enough ahead for the earliest rule (30 days before).
     return certificate_items(session) + engagement_items(
-        session, engagements, start=start, end=end + timedelta(days=61), today=today
+        session, engagements, start=start, end=add_days(end, 61), today=today, skipped=skipped
     )
 
 
@@ -199,6 +222,7 @@ class RunResult:
     emailed: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # engagements whose items could not be computed
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -209,6 +233,7 @@ class RunResult:
             "emailed": self.emailed,
             "failed": self.failed,
             "errors": self.errors,
+            "skipped": self.skipped,
         }
 
 
@@ -258,15 +283,19 @@ def release_lease(engine: Engine, owner: str) -> None:
         session.commit()
 
 
-def record_due(engine: Engine, *, as_of: date) -> tuple[tuple[date, date] | None, int]:
-    """Record (and notify in-app) every reminder due since the last run, in one transaction."""
+def record_due(
+    engine: Engine, *, as_of: date, skipped: list[str] | None = None
+) -> tuple[tuple[date, date] | None, int]:
+    """Record (and notify in-app) every reminder due since the last run, in one transaction.
+    Engagements whose items could not be computed are named in `skipped`."""
     with session_scope(engine, write=True) as session:
         run = session.get(ReminderRun, 1) or ReminderRun(id=1)
         last = run.last_run_on
         if last is not None and as_of <= last:
             return None, 0
         start, end = rules.window(last, as_of)
-        due = rules.due(all_items(session, start=start, end=end, today=as_of), rules.RULES, last, as_of)
+        items = all_items(session, start=start, end=end, today=as_of, skipped=skipped)
+        due = rules.due(items, rules.RULES, last, as_of)
         people = audiences(session)
         prefs = email_wanted(session)
         keys = {r.key for r in due}
@@ -407,7 +436,7 @@ def run(
         result.ran = False
         return result
     try:
-        result.window, result.recorded = record_due(engine, as_of=as_of)
+        result.window, result.recorded = record_due(engine, as_of=as_of, skipped=result.skipped)
         deliver_pending(engine, mailer, settings, result)
     finally:
         release_lease(engine, owner)

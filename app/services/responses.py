@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.domain import dates
 from app.domain.access import Action, Actor, can
 from app.domain.catalogue import Control, Library
-from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.domain.errors import Denied, InvalidInput, NotFound
 from app.models import ControlResponse, Engagement, EvidenceLink, ResponseChange, User, utcnow
+from app.services import versioning
 from app.services.engagements import catalogue_ids, parties
 
 STATUSES = ("met", "partially_met", "not_met", "not_applicable")
@@ -23,6 +25,7 @@ STATUS_LABELS = {
     "not_applicable": "Not applicable",
 }
 MAX_TEXT = 10_000
+WHAT = "control's answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +72,7 @@ def validate(
     for field in ("statement", "justification", "planned_change"):
         if len(getattr(data, field)) > MAX_TEXT:
             problems[field] = f"Keep this under {MAX_TEXT} characters."
-    target: date | None = None
-    if data.target_date:
-        try:
-            target = date.fromisoformat(data.target_date)
-        except ValueError:
-            problems["target_date"] = "Enter the target date as YYYY-MM-DD."
+    target = dates.read(data.target_date, "target_date", "Target date", problems)
     if data.owner_id:
         owner = session.get(User, data.owner_id)
         if owner is None or owner.organisation_id != engagement.supplier_org_id or owner.disabled_at:
@@ -92,49 +90,65 @@ def set_response(
 ) -> ControlResponse:
     """Save the supplier's answer to one control; every change is kept as history."""
     if not can(actor, Action.ANSWER_CONTROL, parties(engagement)):
-        raise Forbidden("Only the supplier answers controls.")
+        raise Denied(
+            "Only the supplier answers controls.",
+            action="response_saved",
+            object_type="control",
+            object_id=control_id,
+            engagement_id=engagement.id,
+        )
     engagement_control(library, session, engagement, control_id)
     problems, target = validate(session, engagement, data)
     if problems:
         raise InvalidInput(next(iter(problems.values())), details=problems)
+    key = [
+        col(ControlResponse.engagement_id) == engagement.id,
+        col(ControlResponse.control_id) == control_id,
+    ]
+    # The lock makes concurrent saves of one control queue on PostgreSQL (SQLite write sessions
+    # already hold the write lock); the conditional UPDATE below is what guarantees no save is lost.
     row = session.exec(
-        select(ControlResponse).where(
-            ControlResponse.engagement_id == engagement.id, ControlResponse.control_id == control_id
-        )
+        select(ControlResponse).where(*key).with_for_update().execution_options(populate_existing=True)
     ).first()
-    if data.expected_version is not None and (row.version if row else 0) != data.expected_version:
-        raise Conflict("Someone else saved this control since you opened it. Reload to see their answer.")
+    based_on = row.version if row else 0
+    versioning.check(WHAT, based_on, data.expected_version)
+    planning = data.status in ("not_met", "partially_met")
+    values: dict[str, Any] = {
+        "status": data.status,
+        "statement": data.statement.strip(),
+        "justification": data.justification.strip() if data.status == "not_applicable" else "",
+        "owner_id": data.owner_id or None,
+        "planned_change": data.planned_change.strip() if planning else "",
+        "target_on": target if planning else None,
+    }
     before = snapshot(row)
+    after = _snapshot_of(values)
+    if row is not None and before == after:
+        return row  # nothing changed: no new version and no history line
+    values.update(updated_by_id=actor.user_id, updated_at=utcnow())
     if row is None:
-        row = ControlResponse(
+        row = ControlResponse(engagement_id=engagement.id, control_id=control_id, version=1, **values)
+        versioning.insert_first(session, row, key, WHAT)
+    else:
+        versioning.update(session, row, [col(ControlResponse.id) == row.id], based_on, values, WHAT)
+    # Exactly one history line per acknowledged save: it is written only after the save won.
+    session.add(
+        ResponseChange(
             engagement_id=engagement.id,
             control_id=control_id,
-            status=data.status,
-            updated_by_id=actor.user_id,
+            changed_by_id=actor.user_id,
+            before=json.dumps(before, sort_keys=True),
+            after=json.dumps(after, sort_keys=True),
         )
-    else:
-        row.version += 1
-    row.status = data.status
-    row.statement = data.statement.strip()
-    row.justification = data.justification.strip() if data.status == "not_applicable" else ""
-    row.owner_id = data.owner_id or None
-    row.planned_change = data.planned_change.strip() if data.status in ("not_met", "partially_met") else ""
-    row.target_on = target if data.status in ("not_met", "partially_met") else None
-    row.updated_by_id, row.updated_at = actor.user_id, utcnow()
-    after = snapshot(row)
-    session.add(row)
-    if before != after:
-        session.add(
-            ResponseChange(
-                engagement_id=engagement.id,
-                control_id=control_id,
-                changed_by_id=actor.user_id,
-                before=json.dumps(before, sort_keys=True),
-                after=json.dumps(after, sort_keys=True),
-            )
-        )
+    )
     session.flush()
     return row
+
+
+def _snapshot_of(values: dict[str, Any]) -> dict[str, Any]:
+    target = values["target_on"]
+    fields = ("status", "statement", "justification", "owner_id", "planned_change")
+    return {**{name: values[name] for name in fields}, "target_date": target.isoformat() if target else None}
 
 
 def responses_by_control(session: Session, engagement_id: str) -> dict[str, ControlResponse]:

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from app.domain.credentials import THROTTLE_WINDOW_SECONDS, ThrottleState
-from app.domain.errors import InvalidInput, NotFound
+from app.domain.errors import InvalidInput, NotFound, Refused
 from app.models import ApiToken, LoginAttempt, Organisation, User, WebSession
 from app.security import new_token, sha256_hex, verify_password
 from app.services.accounts import normalise_email
@@ -151,8 +151,10 @@ def live_sessions(session: Session, user_id: str, *, now: datetime) -> list[WebS
 
 def own_session(session: Session, user_id: str, session_id: str) -> WebSession:
     web = session.get(WebSession, session_id)
-    if web is None or web.user_id != user_id:
+    if web is None:
         raise NotFound("No such session.")
+    if web.user_id != user_id:
+        raise Refused("No such session.", action="session_ended", object_type="session", object_id=web.id)
     return web
 
 
@@ -192,8 +194,10 @@ def user_tokens(session: Session, user_id: str) -> list[ApiToken]:
 
 def revoke_token(session: Session, user_id: str, token_id: str, *, now: datetime) -> ApiToken:
     row = session.get(ApiToken, token_id)
-    if row is None or row.user_id != user_id:
+    if row is None:
         raise NotFound("No such token.")
+    if row.user_id != user_id:
+        raise Refused("No such token.", action="token_revoked", object_type="api_token", object_id=row.id)
     if row.revoked_at is None:
         row.revoked_at = now
         session.add(row)

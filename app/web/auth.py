@@ -17,12 +17,13 @@ from starlette.responses import Response
 
 from app.config import Settings
 from app.db import session_scope
+from app.domain import addresses
 from app.domain.access import Action, Actor, Parties, can
-from app.domain.errors import NotFound, Unauthenticated
+from app.domain.errors import NotFound, Refusal, Unauthenticated
 from app.models import Organisation, User, utcnow
 from app.security import Keys
 from app.services import audit, sessions
-from app.web import csrf
+from app.web import csrf, deps
 from app.web.deps import SAFE_METHODS, SessionDep
 
 
@@ -53,11 +54,20 @@ def keys(request: Request) -> Keys:
     return value
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, believing X-Forwarded-For only from ATTEST_TRUSTED_PROXIES
+    (app.domain.addresses); the one source for the sign-in throttle and the audit log."""
+    settings: Settings = request.app.state.settings
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return addresses.client_address(peer, forwarded, settings.trusted_networks)
+
+
 def who(request: Request, principal: Principal | None = None) -> audit.Who:
     return audit.Who(
         user_id=principal.user.id if principal else None,
         org_id=principal.user.organisation_id if principal else None,
-        address=request.client.host if request.client else "",
+        address=client_address(request),
         request_id=str(getattr(request.state, "request_id", "")),
     )
 
@@ -81,9 +91,9 @@ def load_principal(request: Request, db: Session) -> Principal | None:
         if view is not None and view.mfa_passed:
             principal = Principal(view.user, view.organisation, view.session_id)
             if view.needs_touch:
-                with session_scope(request.app.state.engine, write=True) as writer:
-                    sessions.touch_session(writer, view.session_id, now=now)
-                    writer.commit()
+                # Not a second writer beside a write request's own: it would wait for it 30 s.
+                with deps.writer(request, db) as w:
+                    sessions.touch_session(w, view.session_id, now=now)
     request.state.principal = principal
     return principal
 
@@ -128,6 +138,7 @@ def record_denied(
     work so far is rolled back and the refusal is written there. Reads write it in a short
     transaction of its own.
     """
+    request.state.denied_recorded = True  # so a Refusal re-raised after this is not audited twice
     if request.method not in SAFE_METHODS:
         db.rollback()
         audit.record(db, keys(request).audit, who(request, principal), action, outcome="denied", **fields)
@@ -135,6 +146,28 @@ def record_denied(
         return
     with session_scope(request.app.state.engine, write=True) as writer:
         audit.record(writer, keys(request).audit, who(request, principal), action, outcome="denied", **fields)
+        writer.commit()
+
+
+def record_refusal(request: Request, refusal: Refusal) -> None:
+    """Audit a refusal a service raised (app.domain.errors.Refusal): the one error handler calls
+    this. The request's transaction has already rolled back and closed, so the event is written
+    in a short write transaction of its own."""
+    if getattr(request.state, "denied_recorded", False):
+        return
+    request.state.denied_recorded = True
+    principal: Principal | None = getattr(request.state, "principal", None)
+    with session_scope(request.app.state.engine, write=True) as writer:
+        audit.record(
+            writer,
+            keys(request).audit,
+            who(request, principal),
+            refusal.action,
+            outcome="denied",
+            object_type=refusal.object_type,
+            object_id=refusal.object_id,
+            engagement_id=refusal.engagement_id,
+        )
         writer.commit()
 
 

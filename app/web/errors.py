@@ -14,9 +14,12 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.errors import (
@@ -26,9 +29,11 @@ from app.domain.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    Refusal,
     Unauthenticated,
     UnsupportedType,
 )
+from app.web.auth import record_refusal
 from app.web.htmx import is_htmx
 from app.web.templating import render
 
@@ -49,6 +54,7 @@ CODE_BY_STATUS = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -96,6 +102,8 @@ async def _attest_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AttestError)
     if isinstance(exc, Unauthenticated) and not wants_json(request):
         return sign_in_redirect(request)
+    if isinstance(exc, Refusal):  # every refusal a service raises is audited, here and only here
+        await run_in_threadpool(record_refusal, request, exc)
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     return error_response(request, status, exc.message, code=exc.code, details=exc.details)
 
@@ -118,7 +126,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         405: f"{request.method} is not allowed here.",
     }
     text = message or messages.get(exc.status_code, default)
-    return error_response(request, exc.status_code, text, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+    return error_response(request, exc.status_code, text, headers=headers or None)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only one route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # flattens included routers
+        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route.methods)
+    return ", ".join(sorted(methods))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id on every request and the security headers on every response.
+"""ASGI middleware: a request id on every request, the security headers on every response,
+and a size limit on request bodies.
 
 Written as plain ASGI (not BaseHTTPMiddleware) so streamed bodies stay streamed.
 """
@@ -10,7 +11,12 @@ import secrets
 from collections.abc import MutableMapping
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.web.errors import error_response
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -77,3 +83,70 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` so whatever is reading the body stops; never reaches a client."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+class BodyLimitMiddleware:
+    """413 for a request body over `limit_kb`, before anything parses it.
+
+    A declared Content-Length over the limit is refused without calling the app; a chunked
+    (or understated) body is counted as it streams and cut at the limit, so at most
+    `limit_kb` is ever held. Multipart uploads are exempt: they stream to the evidence
+    store under their own limit (max_upload_mb, app/web/uploads.py).
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_kb: int) -> None:
+        self.app = app
+        self.limit_kb = limit_kb
+        self.limit = limit_kb * 1024
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        exceeded = started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the app's answer to a cut-off body (400, 413, ...) is replaced below
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"The request body is larger than the limit of {self.limit_kb} KB."
+        response = error_response(Request(scope), 413, message)
+        await response(scope, receive, send)

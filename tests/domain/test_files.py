@@ -58,8 +58,8 @@ CONTENT_TYPES = (
 )
 
 
-def make_ooxml(folder: str, main: str, *extra: str) -> bytes:
-    entries = {"[Content_Types].xml": CONTENT_TYPES, "_rels/.rels": b"<Relationships/>"}
+def make_ooxml(folder: str, main: str, *extra: str, content_types: bytes = CONTENT_TYPES) -> bytes:
+    entries = {"[Content_Types].xml": content_types, "_rels/.rels": b"<Relationships/>"}
     entries[f"{folder}/{main}"] = b"<document/>"
     entries.update({name: b"x" for name in extra})
     return make_zip(entries)
@@ -105,13 +105,19 @@ MZ = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 4
 def sniff(data: bytes, filename: str = "") -> str | None:
     """Sniff a whole in-memory file the way the store does from its temp file."""
     zip_names = ole_names = None
+    content_types: list[bytes] = []
     if files.is_zip(data):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             zip_names = archive.namelist()
+            content_types = [archive.read(name) for name in zip_names if files.is_content_types_part(name)]
     if files.is_ole(data):
         ole_names = files.ole_entry_names(lambda offset, length: data[offset : offset + length])
     return files.sniff_media_type(
-        data[: files.HEAD_BYTES], filename=filename, zip_names=zip_names, ole_names=ole_names
+        data[: files.HEAD_BYTES],
+        filename=filename,
+        zip_names=zip_names,
+        ole_names=ole_names,
+        content_types=content_types,
     )
 
 
@@ -373,3 +379,159 @@ def test_ole_directory_loops_are_refused() -> None:
     data = bytearray(make_ole("WordDocument"))
     struct.pack_into("<I", data, 512 + 4, 1)  # the directory sector points at itself
     assert files.ole_entry_names(lambda offset, length: bytes(data[offset : offset + length])) is None
+
+
+# ---------------------------------------------------------------- macros declared by content type
+
+TYPES_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+DOCX_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+
+
+def content_types(*overrides: tuple[str, str], defaults: tuple[tuple[str, str], ...] = ()) -> bytes:
+    parts = [f'<Default Extension="{ext}" ContentType="{kind}"/>' for ext, kind in defaults]
+    parts += [f'<Override PartName="{name}" ContentType="{kind}"/>' for name, kind in overrides]
+    return f'<?xml version="1.0"?><Types xmlns="{TYPES_NS}">{"".join(parts)}</Types>'.encode()
+
+
+MACROS_BY_CONTENT_TYPE = [
+    (
+        "docm whose VBA part has another name",
+        make_ooxml(
+            "word",
+            "document.xml",
+            "word/quarterly-figures.dat",
+            content_types=content_types(
+                ("/word/document.xml", "application/vnd.ms-word.document.macroEnabled.main+xml"),
+                ("/word/quarterly-figures.dat", "application/vnd.ms-office.vbaProject"),
+            ),
+        ),
+    ),
+    (
+        "vba part declared by a Default extension",
+        make_ooxml(
+            "word",
+            "document.xml",
+            "word/figures.bin",
+            content_types=content_types(
+                ("/word/document.xml", DOCX_MAIN), defaults=(("bin", "application/vnd.ms-office.vbaProject"),)
+            ),
+        ),
+    ),
+    (
+        "xlsm main part",
+        make_ooxml(
+            "xl",
+            "workbook.xml",
+            content_types=content_types(
+                ("/xl/workbook.xml", "application/vnd.ms-excel.sheet.macroEnabled.main+xml")
+            ),
+        ),
+    ),
+    (
+        "pptm main part",
+        make_ooxml(
+            "ppt",
+            "presentation.xml",
+            content_types=content_types(
+                ("/ppt/presentation.xml", "application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml")
+            ),
+        ),
+    ),
+    (
+        "activeX control under another name",
+        make_ooxml(
+            "word",
+            "document.xml",
+            "word/controls/c1.xml",
+            content_types=content_types(("/word/controls/c1.xml", "application/vnd.ms-office.activeX+xml")),
+        ),
+    ),
+    (
+        "excel 4 macro sheet",
+        make_ooxml(
+            "xl",
+            "workbook.xml",
+            "xl/sheets/s2.xml",
+            content_types=content_types(("/xl/sheets/s2.xml", "application/vnd.ms-excel.macrosheet+xml")),
+        ),
+    ),
+    (
+        "vba data part",
+        make_ooxml(
+            "word",
+            "document.xml",
+            content_types=content_types(("/word/data.xml", "application/vnd.ms-word.vbaData+xml")),
+        ),
+    ),
+    (
+        "content type hidden behind a character reference",
+        make_ooxml(
+            "word",
+            "document.xml",
+            content_types=content_types(
+                ("/word/document.xml", "application/vnd.ms-word.document.&#109;acroEnabled.main+xml")
+            ),
+        ),
+    ),
+    (
+        "content types in UTF-16",
+        make_ooxml(
+            "word",
+            "document.xml",
+            content_types=content_types(("/word/x.bin", "application/vnd.ms-office.vbaProject"))
+            .decode()
+            .replace('version="1.0"', 'version="1.0" encoding="UTF-16"')
+            .encode("utf-16"),
+        ),
+    ),
+    (
+        "lower-case content types part name",
+        make_zip(
+            {
+                "[content_types].xml": content_types(("/word/x.bin", "application/vnd.ms-office.vbaProject")),
+                "word/document.xml": b"<document/>",
+            }
+        ),
+    ),
+    ("activeX part name", make_ooxml("word", "document.xml", "word/activeX/activeX1.bin")),
+    ("macro sheet part name", make_ooxml("xl", "workbook.xml", "xl/macrosheets/sheet1.xml")),
+    (
+        "content types with a DTD",
+        make_ooxml(
+            "word",
+            "document.xml",
+            content_types=b'<?xml version="1.0"?><!DOCTYPE Types [<!ENTITY m "macroEnabled">]>'
+            b'<Types xmlns="' + TYPES_NS.encode() + b'"><Override PartName="/a" ContentType="&m;"/></Types>',
+        ),
+    ),
+    ("malformed content types", make_ooxml("word", "document.xml", content_types=b"<Types><Override")),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "data"), MACROS_BY_CONTENT_TYPE, ids=[c[0] for c in MACROS_BY_CONTENT_TYPE]
+)
+def test_macro_enabled_office_files_are_refused_by_declared_content_type(label: str, data: bytes) -> None:
+    assert sniff(data, "report.docx") is None
+
+
+def test_a_docx_with_ordinary_content_types_is_accepted() -> None:
+    docx = make_ooxml(
+        "word",
+        "document.xml",
+        "word/styles.xml",
+        content_types=content_types(
+            ("/word/document.xml", DOCX_MAIN),
+            ("/word/styles.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.styles+xml"),
+            defaults=(("rels", "application/vnd.openxmlformats-package.relationships+xml"),),
+        ),
+    )
+    assert sniff(docx) == files.DOCX
+
+
+def test_content_types_that_could_not_be_read_refuse_the_file() -> None:
+    docx = make_ooxml("word", "document.xml")
+    names = ["[Content_Types].xml", "word/document.xml"]
+    head = docx[: files.HEAD_BYTES]
+    assert files.sniff_media_type(head, zip_names=names, content_types=[CONTENT_TYPES]) == files.DOCX
+    assert files.sniff_media_type(head, zip_names=names, content_types=None) is None

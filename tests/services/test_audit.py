@@ -50,11 +50,60 @@ def test_an_intact_chain_verifies(engine: Engine) -> None:
     assert verdict.ok and verdict.checked == 5 and verdict.head.seq == 5
 
 
-def test_wrong_key_is_detected(engine: Engine) -> None:
-    write_events(engine, 2)
+def test_a_wrong_key_is_reported_as_a_wrong_key_not_as_record_1_altered(engine: Engine) -> None:
+    write_events(engine, 3)
     with session_scope(engine) as session:
         verdict = audit.verify(session, b"x" * 32)
-    assert not verdict.ok and verdict.first_bad_seq == 1
+    assert not verdict.ok and verdict.wrong_key
+    assert verdict.first_bad_seq is None and verdict.checked == 0
+    assert "audit key is wrong or missing (ATTEST_AUDIT_KEY / ATTEST_SECRET_KEY)" in verdict.reason
+    assert "altered" not in verdict.reason
+
+
+def test_a_wrong_key_is_told_apart_after_pruning_too(engine: Engine) -> None:
+    write_events(engine, 300, start=datetime(2026, 1, 1, 12, tzinfo=UTC))
+    with session_scope(engine, write=True) as session:
+        assert audit.prune(session, KEY, now=datetime(2026, 11, 21, tzinfo=UTC)) > 0
+        session.commit()
+    with session_scope(engine) as session:
+        assert audit.verify(session, b"x" * 32).wrong_key
+        with pytest.raises(ValueError, match="audit key is wrong"):
+            audit.prune(session, b"x" * 32, now=datetime(2027, 11, 21, tzinfo=UTC))
+
+
+def test_an_altered_first_record_is_still_tampering_with_the_right_key(engine: Engine) -> None:
+    write_events(engine, 3)
+    raw(engine, "UPDATE audit_event SET action = 'nothing_happened' WHERE seq = 1")
+    verdict = verify(engine)
+    assert not verdict.ok and not verdict.wrong_key
+    assert verdict.first_bad_seq == 1 and "record 1 was altered" in verdict.reason
+
+
+def test_a_checkpoint_key_id_tells_a_rewritten_log_from_a_wrong_key(engine: Engine, tmp_path: Path) -> None:
+    write_events(engine, 2)
+    checkpoints = tmp_path / "checkpoints.log"
+    with session_scope(engine) as session:
+        point = audit.write_checkpoint(session, checkpoints, KEY)
+    assert point.key_id and f"key={point.key_id}" in checkpoints.read_text()
+    # every record rewritten by someone without the key: no record matches ...
+    raw(engine, f"UPDATE audit_event SET hash = '{'0' * 64}'")
+    assert verify(engine).wrong_key  # ... which, without a checkpoint, looks like a wrong key
+    verdict = verify(engine, checkpoints)  # the checkpoint proves this key wrote the log
+    assert not verdict.wrong_key and verdict.first_bad_seq == 1 and "altered" in verdict.reason
+    with session_scope(engine) as session:  # and another key is still a wrong key
+        assert audit.verify(session, b"x" * 32, checkpoints).wrong_key
+
+
+def test_a_checkpoint_gets_a_key_id_only_for_the_key_that_wrote_the_head(
+    engine: Engine, tmp_path: Path
+) -> None:
+    write_events(engine, 2)
+    checkpoints = tmp_path / "checkpoints.log"
+    with session_scope(engine) as session:
+        assert audit.write_checkpoint(session, checkpoints, b"x" * 32).key_id == ""
+        assert audit.write_checkpoint(session, checkpoints).key_id == ""
+    assert "key=" not in checkpoints.read_text()
+    assert [p.seq for p in audit.read_checkpoints(checkpoints)] == [2, 2]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 
 from app.config import ConfigError, Settings
 from app.domain import files
-from app.storage import LocalEvidenceStore, StoredObject, TooLarge, make_store
+from app.storage import EmptyFile, LocalEvidenceStore, StoredObject, TooLarge, make_store
 from tests.domain.test_files import PDF, make_odf, make_ole, make_ooxml
 
 MIB = 1024 * 1024
@@ -174,6 +174,21 @@ def test_containers_are_sniffed_from_the_stored_file(
     assert put(store, data).media_type == expected
 
 
+def test_a_docm_whose_vba_part_has_another_name_is_refused_from_the_stored_file(
+    store: LocalEvidenceStore,
+) -> None:
+    from tests.domain.test_files import MACROS_BY_CONTENT_TYPE
+
+    for _label, data in MACROS_BY_CONTENT_TYPE:
+        assert put(store, data, "board-pack.docx").media_type is None
+
+
+def test_a_huge_content_types_part_is_refused(store: LocalEvidenceStore) -> None:
+    padding = b"<!-- " + b"x" * files.MAX_CONTENT_TYPES_BYTES + b" -->"
+    types = b'<?xml version="1.0"?><Types xmlns="urn:x">' + padding + b"</Types>"
+    assert put(store, make_ooxml("word", "document.xml", content_types=types)).media_type is None
+
+
 def test_text_is_judged_on_the_whole_file_not_just_the_head(store: LocalEvidenceStore) -> None:
     text = b"line of text\n" * 2000
     assert put(store, text).media_type == files.TEXT
@@ -269,10 +284,75 @@ def test_clean_tmp_removes_only_stale_uploads(store: LocalEvidenceStore) -> None
     os.utime(stale, (an_hour_ago, an_hour_ago))
     with store.begin() as upload:
         upload.write(b"in progress")
-        assert store.clean_tmp(older_than_seconds=600) == 1
+        assert store.stale_tmp(older_than_seconds=600) == ["upload-crashed"]
+        assert store.clean_tmp(older_than_seconds=600) == ["upload-crashed"]
         assert len(listing(store.tmp_dir)) == 1
         upload.finish()
     assert listing(store.tmp_dir) == []
+
+
+def age(path: Path, seconds_ago: float) -> None:
+    moment = time.time() - seconds_ago
+    os.utime(path, (moment, moment))
+
+
+def test_entries_give_each_object_its_last_stored_time(store: LocalEvidenceStore) -> None:
+    old, new = put(store, b"stored long ago\n"), put(store, b"stored now\n")
+    age(store.path_for(old.key), 7200)
+    times = dict(store.entries())
+    assert set(times) == {old.key, new.key}
+    assert times[old.key] < time.time() - 7000 < time.time() - 10 < times[new.key]
+
+
+def test_remove_orphan_removes_only_objects_older_than_the_cutoff(store: LocalEvidenceStore) -> None:
+    old, young = put(store, b"left by a crash\n"), put(store, b"about to be committed\n")
+    age(store.path_for(old.key), 7200)
+    cutoff = time.time() - 3600
+    assert store.remove_orphan(young.key, cutoff=cutoff) is False
+    assert store.remove_orphan(old.key, cutoff=cutoff) is True
+    assert store.remove_orphan(old.key, cutoff=cutoff) is False  # already gone
+    assert list(store.keys()) == [young.key]
+    assert listing(store.tmp_dir) == []
+
+
+def test_storing_bytes_that_are_already_there_makes_the_object_young(store: LocalEvidenceStore) -> None:
+    stored = put(store, b"an orphan, then uploaded again\n")
+    age(store.path_for(stored.key), 7200)
+    put(store, b"an orphan, then uploaded again\n")
+    assert store.path_for(stored.key).stat().st_mtime > time.time() - 60
+    assert store.remove_orphan(stored.key, cutoff=time.time() - 3600) is False
+
+
+def test_an_upload_that_claims_the_orphan_during_its_removal_keeps_it(
+    store: LocalEvidenceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"claimed in the middle of the sweep\n"
+    stored = put(store, data)
+    path = store.path_for(stored.key)
+    age(path, 7200)
+    real_replace = os.replace
+    moves = []
+
+    def replace_after_a_claim(source: Path, target: Path) -> None:
+        if not moves:
+            os.utime(source)  # an upload of the same bytes refreshes it just before the move
+        moves.append(Path(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr("app.storage.os.replace", replace_after_a_claim)
+    assert store.remove_orphan(stored.key, cutoff=time.time() - 3600) is False
+    assert moves == [store.tmp_dir / f"upload-orphan-{stored.key}", path]  # moved aside and back
+    assert store.hash_of(stored.key) == stored.key
+    assert listing(store.tmp_dir) == []
+
+
+def test_an_empty_upload_is_refused_as_empty(store: LocalEvidenceStore) -> None:
+    with store.begin(filename="blank.pdf") as upload:
+        with pytest.raises(EmptyFile, match="The file is empty"):
+            upload.sniff()
+        with pytest.raises(EmptyFile):
+            upload.finish()
+    assert listing(store.root) == []
 
 
 def test_make_store_chooses_the_local_store_by_default(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import socket
@@ -253,3 +254,83 @@ def test_make_store_builds_the_s3_store_from_settings(s3_server: S3Server, tmp_p
     assert store.spool_dir == tmp_path / "var" / "upload-spool"
     stored = put(store, b"via settings\n")
     assert b"".join(store.open(stored.key)) == b"via settings\n"
+
+
+def test_entries_and_remove_orphan_use_the_objects_last_modified_time(store: S3EvidenceStore) -> None:
+    stored = put(store, b"left by a crash\n")
+    (key, modified), *rest = list(store.entries())
+    assert key == stored.key and rest == [] and abs(modified - time.time()) < 300
+    assert store.remove_orphan(stored.key, cutoff=modified - 1) is False  # younger than the cutoff
+    assert store.exists(stored.key)
+    assert store.remove_orphan(stored.key, cutoff=modified + 1) is True
+    assert not store.exists(stored.key)
+    assert store.remove_orphan(stored.key, cutoff=time.time()) is False  # already gone
+
+
+def test_storing_bytes_that_are_already_there_refreshes_the_object(store: S3EvidenceStore) -> None:
+    data = b"an orphan, then uploaded again\n" * 100
+    first = put(store, data, "a.txt")
+    (_, before), *_ = list(store.entries())
+    time.sleep(1.1)  # LastModified has one-second resolution
+    put(store, data, "b.txt")
+    (_, after), *_ = list(store.entries())
+    assert after > before
+    assert store.remove_orphan(first.key, cutoff=before + 0.5) is False
+    assert b"".join(store.open(first.key)) == data
+    head = store.client.head_object(Bucket=store.bucket, Key=f"objects/{first.key}")
+    assert head["ContentType"] == files.TEXT
+
+
+def test_an_empty_upload_is_refused_and_stores_nothing(store: S3EvidenceStore) -> None:
+    from app.storage import EmptyFile
+
+    with pytest.raises(EmptyFile), store.begin() as upload:
+        upload.finish()
+    assert list(store.keys()) == []
+    assert list(store.spool_dir.iterdir()) == []
+
+
+def test_the_sweep_removes_old_orphans_from_the_bucket_and_keeps_acknowledged_evidence(
+    s3_server: S3Server, tmp_path: Path, database_url: str
+) -> None:
+    from app.db import session_scope
+    from app.main import create_app
+    from app.services import evidence_integrity as integrity
+    from tests.conftest import make_settings
+    from tests.factories import make_engagement, make_evidence, make_org, make_person
+
+    bucket = make_s3_store(s3_server, tmp_path / "unused").bucket
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        evidence_backend="s3",
+        s3_bucket=bucket,
+        s3_endpoint_url=s3_server.endpoint_url,
+        s3_access_key=ACCESS_KEY,
+        s3_secret_key=SECRET_KEY,
+        s3_region=REGION,
+    )
+    app = create_app(settings)
+    try:
+        store: S3EvidenceStore = app.state.store
+        engine = app.state.engine
+        supplier = make_org(engine, "supplier")
+        lead = make_person(engine, app.state.keys, "supplier_lead", supplier)
+        make_evidence(app, make_engagement(engine, make_org(engine, "buyer"), supplier), lead, data=PDF)
+        orphan = put(store, b"stored, then the process was killed\n")
+        stale = store.spool_dir / "upload-crashed"
+        stale.write_bytes(b"half")
+        two_hours_ago = time.time() - 7200
+        os.utime(stale, (two_hours_ago, two_hours_ago))
+        with session_scope(engine) as session:
+            assert integrity.sweep(session, store, grace_seconds=3600).orphans == []  # all young
+            later = time.time() + 7200  # as if two hours had passed
+            assert integrity.check(session, store, grace_seconds=3600, now=later).orphans == [orphan.key]
+            swept = integrity.sweep(session, store, grace_seconds=3600, now=later)
+            assert swept.orphans == [orphan.key] and swept.temp_files == []  # removed by the first
+            report = integrity.check(session, store, grace_seconds=3600, now=later)
+        assert report.ok and report.checked == 1 and report.orphans == report.young_orphans == []
+        assert list(store.keys()) == [hashlib.sha256(PDF).hexdigest()]
+        assert list(store.spool_dir.iterdir()) == []
+    finally:
+        app.state.engine.dispose()

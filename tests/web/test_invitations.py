@@ -1,15 +1,22 @@
-"""An administrator invites someone; the link sets a password and enrols MFA; codes are shown once."""
+"""An administrator invites someone; the link sets a password and enrols MFA; codes are shown once.
+
+These run with mail off (the console mailer, as in development): only then does a page show a
+link, and only for an account never enrolled. Mail on is in test_account_reset.py."""
 
 from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 
+import pytest
 from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.security import totp_code
+from app.db import session_scope
+from app.models import Invitation, utcnow
+from app.security import new_token, sha256_hex, totp_code
 from tests.factories import csrf_token, make_org, make_person, sign_in
 
 
@@ -95,7 +102,7 @@ def test_a_lead_invites_only_their_own_team(app: FastAPI, keys) -> None:
                 "csrf_token": token,
             },
         )
-        assert elsewhere.status_code == 422
+        assert elsewhere.status_code == 404  # another organisation reads as "not found" (and is audited)
         assert "b@example.com" not in client.get("/admin/users").text
 
 
@@ -125,3 +132,55 @@ def test_role_must_fit_the_organisation(app: FastAPI, keys) -> None:
             },
         )
         assert duplicate.status_code == 422 and "already exists" in duplicate.text
+
+
+def test_with_mail_off_the_console_mailer_prints_a_new_accounts_link_and_the_page_shows_it(
+    app: FastAPI, keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = make_person(app.state.engine, keys, "administrator")
+    supplier = make_org(app.state.engine, "supplier")
+    with TestClient(app) as client:
+        sign_in(app, client, admin)
+        path = invite(app, client, supplier.id, "supplier_lead", "printed@example.com")
+    printed = capsys.readouterr().err
+    assert "--- mail to printed@example.com" in printed and path in printed
+
+
+def test_with_mail_off_a_reset_link_is_printed_by_the_console_mailer_but_never_shown(
+    app: FastAPI, keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = make_person(app.state.engine, keys, "administrator")
+    advisor = make_person(app.state.engine, keys, "buyer_advisor")
+    with TestClient(app) as client:
+        sign_in(app, client, admin)
+        page = client.post(
+            f"/admin/users/{advisor.user.id}/invite", data={"csrf_token": csrf_token(app, client)}
+        )
+        assert page.status_code == 200
+        assert "/invitations/" not in page.text and "invitation-link" not in page.text
+        assert "Reset password and app" in client.get("/admin/users").text
+    printed = capsys.readouterr().err
+    assert f"--- mail to {advisor.email}" in printed and "/invitations/inv_" in printed
+
+
+def test_a_link_made_as_an_invitation_does_not_open_an_account_that_has_credentials(
+    app: FastAPI, anonymous: TestClient, keys
+) -> None:
+    """Links handed out before resets existed (purpose 'invite') cannot take over an account."""
+    person = make_person(app.state.engine, keys, "supplier_contributor")
+    token, now = new_token("inv"), utcnow()
+    with session_scope(app.state.engine, write=True) as session:
+        session.add(
+            Invitation(
+                user_id=person.user.id,
+                token_hash=sha256_hex(token),
+                created_at=now,
+                expires_at=now + timedelta(days=7),
+            )
+        )
+        session.commit()
+    assert anonymous.get(f"/invitations/{token}").status_code == 404
+    done = anonymous.post(
+        f"/invitations/{token}/mfa", data={"code": person.code(), "csrf_token": csrf_token(app, anonymous)}
+    )
+    assert done.status_code == 404 and anonymous.get("/api/me").status_code == 401

@@ -160,7 +160,7 @@ def test_a_failed_upload_leaves_no_row_and_no_file(setup) -> None:
         bad_date = post(client, engagement, "a.pdf", PDF + b"2", expires_on="31/12/2026")
         bad_kind = post(client, engagement, "a.pdf", PDF + b"3", kind="rumour")
         empty = post(client, engagement, "a.txt", b"")
-        assert [r.status_code for r in (bad_control, bad_date, bad_kind, empty)] == [422, 422, 422, 415]
+        assert [r.status_code for r in (bad_control, bad_date, bad_kind, empty)] == [422, 422, 422, 422]
         assert state(app) == before
 
 

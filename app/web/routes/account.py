@@ -1,4 +1,4 @@
-"""The signed-in user's own account: sessions, personal access tokens, recovery codes."""
+"""The signed-in user's own account: password, sessions, personal access tokens, recovery codes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from app.models import utcnow
 from app.services import accounts, sessions
 from app.web import auth
 from app.web.deps import SessionDep, SettingsDep
+from app.web.routes.auth import THROTTLED, address
 from app.web.templating import render
 
 router = APIRouter(prefix="/account", include_in_schema=False, dependencies=[Depends(auth.require_principal)])
@@ -25,11 +26,14 @@ def account_page(
     *,
     new_token: str | None = None,
     errors: dict[str, str] | None = None,
+    password_form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     now = utcnow()
     context = {
         "principal": principal,
+        "password_form": password_form or {},
+        "password_changed": request.query_params.get("changed") == "password",
         "sessions": sessions.live_sessions(db, principal.user.id, now=now),
         "tokens": sessions.user_tokens(db, principal.user.id),
         "new_token": new_token,
@@ -45,6 +49,61 @@ def account_page(
 @router.get("", name="account:index")
 def index(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
     return account_page(request, db, principal)
+
+
+@router.post("/password", name="account:change-password")
+def change_password(
+    request: Request,
+    db: SessionDep,
+    principal: auth.CurrentPrincipal,
+    current_password: Annotated[str, Form(max_length=1024)] = "",
+    code: Annotated[str, Form(max_length=64)] = "",
+    new_password: Annotated[str, Form(max_length=1024)] = "",
+    confirm_password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """Current password and a current code, the new one twice; the other sessions end."""
+    now, user = utcnow(), principal.user
+    if sessions.throttle_state(db, email=user.email, address=address(request), now=now).blocked:
+        auth.record(
+            request,
+            db,
+            principal,
+            "password_changed",
+            outcome="denied",
+            object_type="user",
+            object_id=user.id,
+            details={"reason": "throttled"},
+        )
+        db.commit()
+        return account_page(request, db, principal, errors={"current_password": THROTTLED}, status=429)
+    try:
+        accounts.change_password(
+            db,
+            auth.keys(request),
+            user,
+            current_password=current_password,
+            code=code,
+            new_password=new_password,
+            confirm=confirm_password,
+            keep_session_id=principal.session_id,
+            who=auth.who(request, principal),
+            now=now,
+        )
+    except accounts.WrongCredentials as problem:
+        sessions.record_failure(db, email=user.email, address=address(request), now=now)
+        db.commit()  # the refusal's audit event and the failure count
+        field = str((problem.details or {}).get("field", "current_password"))
+        return account_page(request, db, principal, errors={field: problem.message}, status=422)
+    except InvalidInput as problem:
+        field = str((problem.details or {}).get("field", "new_password"))
+        # No credential was spent: keep the code so only the passwords need typing again.
+        return account_page(
+            request, db, principal, errors={field: problem.message}, password_form={"code": code}, status=422
+        )
+    db.commit()
+    return RedirectResponse(
+        str(request.url_for("account:index").include_query_params(changed="password")), status_code=303
+    )
 
 
 @router.post("/tokens", name="account:create-token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form
@@ -9,12 +10,14 @@ from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.config import Settings
 from app.domain.access import Action, Role, can, invitable_roles
-from app.domain.errors import AttestError, NotFound
+from app.domain.errors import AttestError, InvalidInput, NotFound, Refusal
+from app.mail import Mailer
 from app.models import Organisation, OrgKind, User, utcnow
-from app.services import accounts
+from app.services import account_notices, accounts
 from app.web import auth
-from app.web.deps import SessionDep, SettingsDep
+from app.web.deps import MailerDep, SessionDep, SettingsDep
 from app.web.templating import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(auth.require_principal)])
@@ -67,6 +70,16 @@ def create_organisation(
     return RedirectResponse(str(request.url_for("admin:organisations")), status_code=303)
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What the people page says after a link went out (the link itself only while mail is off
+    and the account was never enrolled)."""
+
+    user: User
+    issued: accounts.Issued
+    failed: list[str]
+
+
 def users_page(
     request: Request,
     db: SessionDep,
@@ -74,7 +87,7 @@ def users_page(
     *,
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
-    invitation: tuple[User, str] | None = None,
+    sent: Sent | None = None,
     status: int = 200,
 ) -> Response:
     actor = principal.actor
@@ -83,17 +96,19 @@ def users_page(
     else:
         orgs = [principal.organisation]
     org_names = {o.id: o.name for o in orgs}
+    people = accounts.visible_users(db, actor)
     context = {
-        "users": accounts.visible_users(db, actor),
+        "users": people,
+        "enrolled": {u.id for u in people if accounts.has_credentials(u)},
         "org_names": org_names,
         "organisations": [(o.id, o.name) for o in orgs],
         "roles": [(r.value, r.value.replace("_", " ")) for r in sorted(invitable_roles(actor))],
         "errors": errors or {},
         "form": form or {},
-        "invitation": invitation,
+        "sent": sent,
     }
     response = render(request, "admin/users.html", context, status_code=status)
-    if invitation:
+    if sent:
         response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -104,8 +119,27 @@ def users(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) ->
     return users_page(request, db, principal)
 
 
-def invitation_link(settings_base: str, request: Request, token: str) -> str:
-    return settings_base + str(request.app.url_path_for("auth:invitation", token=token))
+def send_link(
+    request: Request,
+    db: SessionDep,
+    settings: Settings,
+    mailer: Mailer,
+    principal: auth.Principal,
+    user: User,
+) -> Sent:
+    """Issue the account's link (an invitation, or a reset when it has credentials), commit,
+    then mail it to the account's own address."""
+    issued = accounts.issue_link(
+        db,
+        auth.keys(request),
+        settings,
+        user=user,
+        by=principal.user,
+        who=auth.who(request, principal),
+        now=utcnow(),
+    )
+    db.commit()
+    return Sent(user, issued, account_notices.deliver(mailer, issued.mails))
 
 
 @router.post("/users", name="admin:create-user")
@@ -113,6 +147,7 @@ def create_user(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
+    mailer: MailerDep,
     principal: auth.CurrentPrincipal,
     email: Annotated[str, Form(max_length=300)] = "",
     name: Annotated[str, Form(max_length=300)] = "",
@@ -130,27 +165,14 @@ def create_user(
             role=role,
             by=principal.actor,
         )
-        token = accounts.issue_invitation(db, user=user, by_user_id=principal.user.id, now=utcnow())
+    except Refusal:
+        raise  # answered as "not found" (or 403) and audited by the one error handler
     except AttestError as problem:
         db.rollback()
         field = str((problem.details or {}).get("field", "email"))
         return users_page(request, db, principal, errors={field: problem.message}, form=form, status=422)
-    auth.record(
-        request,
-        db,
-        principal,
-        "user_invited",
-        object_type="user",
-        object_id=user.id,
-        details={"role": user.role.value},
-    )
-    db.commit()
-    return users_page(
-        request,
-        db,
-        principal,
-        invitation=(user, invitation_link(settings.base_url, request, token)),
-    )
+    sent = send_link(request, db, settings, mailer, principal, user)
+    return users_page(request, db, principal, sent=sent)
 
 
 def managed_user(
@@ -197,15 +219,13 @@ def reinvite_user(
     user_id: str,
     db: SessionDep,
     settings: SettingsDep,
+    mailer: MailerDep,
     principal: auth.CurrentPrincipal,
 ) -> Response:
+    """A new link by mail: an invitation for an account never enrolled, otherwise a reset."""
     user = managed_user(request, db, principal, user_id, "user_invited")
-    token = accounts.issue_invitation(db, user=user, by_user_id=principal.user.id, now=utcnow())
-    auth.record(request, db, principal, "user_invited", object_type="user", object_id=user.id)
-    db.commit()
-    return users_page(
-        request,
-        db,
-        principal,
-        invitation=(user, invitation_link(settings.base_url, request, token)),
-    )
+    try:
+        sent = send_link(request, db, settings, mailer, principal, user)
+    except InvalidInput as problem:
+        return users_page(request, db, principal, errors={"email": problem.message}, status=422)
+    return users_page(request, db, principal, sent=sent)

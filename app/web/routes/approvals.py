@@ -59,6 +59,7 @@ def plan_page(
         "process": process,
         "contacts": plan.contacts_of(process),
         "roles": plan.security_roles(db, engagement.id),
+        "roles_version": plan.roles_version(db, engagement.id),
         "role_kinds": plan.ROLE_KINDS,
         "submissions": [
             (s, approvals.decision_for(db, s.id)) for s in approvals.submissions(db, engagement.id)
@@ -111,6 +112,12 @@ def _int(form: FormData, name: str, problems: dict[str, str]) -> int:
 
 def _text(form: FormData, name: str) -> str:
     return str(form.get(name, ""))
+
+
+def _expected_version(form: FormData) -> int | None:
+    """The version the form was rendered from (a hidden field); absent means no check."""
+    value = _text(form, "expected_version")
+    return int(value) if value.isdigit() else None
 
 
 def _back(request: Request, engagement: Engagement, anchor: str) -> RedirectResponse:
@@ -177,6 +184,7 @@ async def save_risk(
             control_ids=_text(form, "control_ids").replace(",", " ").split(),
             treatment=_text(form, "treatment"),
             owner=_text(form, "owner"),
+            expected_version=_expected_version(form),
             **values,
         )
         risk = plan.save_risk(
@@ -196,8 +204,8 @@ async def delete_risk(
     library: LibraryDep,
     principal: auth.CurrentPrincipal,
 ) -> Response:
-    engagement, _form = await _plan_form(request, db, library, principal, engagement_id)
-    plan.delete_risk(db, engagement, principal.actor, risk_id)
+    engagement, form = await _plan_form(request, db, library, principal, engagement_id)
+    plan.delete_risk(db, engagement, principal.actor, risk_id, expected_version=_expected_version(form))
     return _saved(request, db, principal, engagement, "risk_deleted", "risk", risk_id, "risks")
 
 
@@ -217,6 +225,7 @@ async def save_entry(
         agreed_on=_text(form, "agreed_on") or None,
         implemented_on=_text(form, "implemented_on") or None,
         status=_text(form, "status") or "planned",
+        expected_version=_expected_version(form),
     )
     try:
         entry = plan.save_entry(
@@ -273,6 +282,7 @@ async def save_incident(
             contacts=contacts,
             report_loss_hours=int(_text(form, "report_loss_hours") or 24),
             trace_loss_hours=int(_text(form, "trace_loss_hours") or 48),
+            expected_version=_expected_version(form),
         )
     except (InvalidInput, ValueError) as error:
         db.rollback()
@@ -307,7 +317,9 @@ async def save_roles(
         for i in range(5)
     ]
     try:
-        plan.set_security_roles(db, engagement, principal.actor, people)
+        plan.set_security_roles(
+            db, engagement, principal.actor, people, expected_version=_expected_version(form)
+        )
     except InvalidInput as error:
         return _refused(request, db, library, principal, engagement, error)
     return _saved(
@@ -582,12 +594,8 @@ async def add_closure_day(request: Request, db: SessionDep, principal: auth.Curr
     if not auth.can_act(principal, Action.MANAGE_CLOSURES):
         raise Forbidden("Closure days are set by the buyer's security advisors.")
     form = await request.form()
-    try:
-        day = date.fromisoformat(_text(form, "day"))
-    except ValueError:
-        raise InvalidInput("Enter the closure day as YYYY-MM-DD.", details={"day": "Enter a date."}) from None
     closure = calendars.add_closure_day(
-        db, buyer_org_id=principal.user.organisation_id, day=day, reason=_text(form, "reason")
+        db, buyer_org_id=principal.user.organisation_id, day=_text(form, "day"), reason=_text(form, "reason")
     )
     auth.record(
         request,
@@ -596,7 +604,7 @@ async def add_closure_day(request: Request, db: SessionDep, principal: auth.Curr
         "closure_day_added",
         object_type="closure_day",
         object_id=closure.id,
-        details={"day": day.isoformat()},
+        details={"day": closure.day.isoformat()},
     )
     db.commit()
     return RedirectResponse(str(request.url_for("approvals:queue")) + "#closures", status_code=303)

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.domain.access import Action, can
 from app.domain.catalogue import Catalogue
-from app.domain.errors import AttestError, NotFound
+from app.domain.errors import AttestError, Conflict, Forbidden, InvalidInput, NotFound
 from app.models import Engagement, User
 from app.services import approvals, engagements, evidence, readiness, responses
 from app.web import auth
@@ -200,10 +200,13 @@ async def save_response(
         row = responses.set_response(db, library, engagement, principal.actor, control_id, answer)
     except AttestError as problem:
         db.rollback()
-        if quick or is_htmx(request):
-            raise
-        errors = {k: str(v) for k, v in (problem.details or {"status": problem.message}).items()}
-        return control_page(request, db, library, principal, engagement, control_id, errors, form, 422)
+        if quick or is_htmx(request) or isinstance(problem, NotFound | Forbidden):
+            raise  # refusals go to the one handler, which answers (and audits) them
+        # A lost race (409) re-renders the form with the person's text and the message, like a 422.
+        status = 409 if isinstance(problem, Conflict) else 422
+        details = problem.details if isinstance(problem, InvalidInput) else None
+        errors = {k: str(v) for k, v in (details or {"status": problem.message}).items()}
+        return control_page(request, db, library, principal, engagement, control_id, errors, form, status)
     auth.record(
         request,
         db,

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app.db import session_scope
+from app.domain import dates
 from app.domain.access import Action, Actor
 from app.domain.audit import HASHED_FIELDS
 from app.domain.errors import InvalidInput
@@ -32,9 +33,13 @@ def parse_day(value: str, field: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{field}: use a date like 2026-11-21.", details={"field": field}) from None
+    problem = dates.problem(day, field.capitalize())  # inside the window: `until` + 1 day never overflows
+    if problem:
+        raise InvalidInput(problem, details={"field": field})
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -128,5 +133,4 @@ def export(
 
 def _cell(value: object) -> str:
     text = value.isoformat() if isinstance(value, datetime) else "" if value is None else str(value)
-    # Spreadsheets run cells that start with these as formulas (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return audit_log.csv_cell(text)

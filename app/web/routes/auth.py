@@ -1,4 +1,5 @@
-"""Sign in (password, then a second factor), sign out, and accept an invitation."""
+"""Sign in (password, then a second factor), sign out, and follow a mailed link: an invitation
+or an account reset (a new password, then a new key confirmed by a code)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from starlette.responses import RedirectResponse, Response
 
 from app.config import Settings
 from app.domain.errors import InvalidInput
-from app.models import Organisation, User, utcnow
-from app.services import accounts, sessions
+from app.models import Invitation, Organisation, User, utcnow
+from app.security import totp_uri
+from app.services import account_notices, accounts, audit, sessions
 from app.web import auth
-from app.web.deps import SessionDep, SettingsDep
+from app.web.deps import MailerDep, SessionDep, SettingsDep
 from app.web.qr import qr_svg
 from app.web.templating import render
 
@@ -32,7 +34,7 @@ def safe_next(target: str | None) -> str:
 
 
 def address(request: Request) -> str:
-    return request.client.host if request.client else ""
+    return auth.client_address(request)
 
 
 def refuse_sign_in(request: Request, db: Session, user_id: str | None, **why: str) -> None:
@@ -192,12 +194,31 @@ def sign_out(
     return response
 
 
+def invitation_who(request: Request, db: Session, user: User) -> audit.Who:
+    return auth.who(request, auth.Principal(user, db.get_one(Organisation, user.organisation_id), None))
+
+
+def password_page(
+    request: Request,
+    token: str,
+    invitation_row: Invitation,
+    user: User,
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    context = {"token": token, "user": user, "reset": invitation_row.purpose == "reset", "errors": errors}
+    return render(request, "auth/invitation.html", context, status_code=status)
+
+
 @router.get("/invitations/{token}", name="auth:invitation")
 def invitation(request: Request, token: str, db: SessionDep) -> Response:
-    _, user = accounts.open_invitation(db, token, utcnow())
-    if user.password_hash and user.totp_secret_encrypted:
-        return enrolment_page(request, token, user, {})
-    return render(request, "auth/invitation.html", {"token": token, "user": user, "errors": {}})
+    """Step 1 (choose a password) until this link has one; then step 2 with the key chosen for
+    this link. The account's current key is never shown."""
+    invitation_row, user = accounts.open_invitation(db, token, utcnow())
+    secret = accounts.pending_secret(auth.keys(request), invitation_row)
+    if secret is None:
+        return password_page(request, token, invitation_row, user, {})
+    return enrolment_page(request, token, invitation_row, user, secret, {})
 
 
 @router.post("/invitations/{token}", name="auth:invitation-password")
@@ -208,40 +229,38 @@ def invitation_password(
     password: Annotated[str, Form(max_length=1024)] = "",
     confirm: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
-    _, user = accounts.open_invitation(db, token, utcnow())
-    errors: dict[str, str] = {}
-    if password != confirm:
-        errors["confirm"] = "The two passwords are not the same."
-    else:
-        try:
-            accounts.set_password(db, auth.keys(request), user, password)
-        except InvalidInput as problem:
-            errors["password"] = problem.message
-    if errors:
-        return render(
-            request,
-            "auth/invitation.html",
-            {"token": token, "user": user, "errors": errors},
-            status_code=422,
+    invitation_row, user = accounts.open_invitation(db, token, utcnow())
+    try:
+        accounts.choose_password(
+            db, auth.keys(request), invitation_row, user, password=password, confirm=confirm
         )
+    except InvalidInput as problem:
+        field = str((problem.details or {}).get("field", "password"))
+        return password_page(request, token, invitation_row, user, {field: problem.message}, 422)
     db.commit()
     return RedirectResponse(str(request.url_for("auth:invitation", token=token)), status_code=303)
 
 
 def enrolment_page(
-    request: Request, token: str, user: User, errors: dict[str, str], status: int = 200
+    request: Request,
+    token: str,
+    invitation_row: Invitation,
+    user: User,
+    secret: str,
+    errors: dict[str, str],
+    status: int = 200,
 ) -> Response:
-    secret = accounts.totp_secret(auth.keys(request), user)
-    from app.security import totp_uri
-
     context = {
         "token": token,
         "user": user,
+        "reset": invitation_row.purpose == "reset",
         "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "qr": qr_svg(totp_uri(secret, user.email)),
         "errors": errors,
     }
-    return render(request, "auth/enrol.html", context, status_code=status)
+    response = render(request, "auth/enrol.html", context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/invitations/{token}/mfa", name="auth:invitation-mfa")
@@ -250,23 +269,29 @@ def invitation_mfa(
     token: str,
     db: SessionDep,
     settings: SettingsDep,
+    mailer: MailerDep,
     code: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     now = utcnow()
+    keys = auth.keys(request)
     invitation_row, user = accounts.open_invitation(db, token, now)
-    if not user.password_hash:
+    secret = accounts.pending_secret(keys, invitation_row)
+    if secret is None:
         return RedirectResponse(str(request.url_for("auth:invitation", token=token)), status_code=303)
     try:
-        codes = accounts.confirm_mfa(db, auth.keys(request), user, code, now=now)
+        done = accounts.complete_invitation(
+            db, keys, settings, invitation_row, user, code, who=invitation_who(request, db, user), now=now
+        )
     except InvalidInput as problem:
-        return enrolment_page(request, token, user, {"code": problem.message}, status=422)
-    invitation_row.used_at = now
-    db.add(invitation_row)
+        return enrolment_page(request, token, invitation_row, user, secret, {"code": problem.message}, 422)
     session_token = begin_session(request, db, settings, user, mfa_passed=True, now=now)
-    principal = auth.Principal(user, db.get_one(Organisation, user.organisation_id), None)
-    auth.record(request, db, principal, "mfa_enrolled", object_type="user", object_id=user.id)
     db.commit()
-    response = render(request, "auth/recovery_codes.html", {"codes": codes, "first_time": True})
+    account_notices.deliver(mailer, done.mails)
+    response = render(
+        request,
+        "auth/recovery_codes.html",
+        {"codes": done.codes, "first_time": True, "reset": done.purpose == "reset"},
+    )
     response.headers["Cache-Control"] = "no-store"
     auth.set_session_cookie(response, settings, session_token)
     return response

@@ -19,9 +19,9 @@ from app.services import certificates as service
 from app.storage import StoredObject, TooLarge, Upload
 from app.web import auth
 from app.web.deps import SessionDep
-from app.web.routes.evidence import forget, refuse_oversized, store_of
+from app.web.routes.evidence import forget, refuse_oversized, release, store_of
 from app.web.templating import render
-from app.web.uploads import read_multipart
+from app.web.uploads import Pace, read_multipart
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.require_principal)])
 
@@ -106,7 +106,7 @@ async def read_form(request: Request) -> tuple[dict[str, str], Upload | None, st
         return uploads[-1]
 
     try:
-        parsed = await read_multipart(request, open_sink)
+        parsed = await read_multipart(request, open_sink, pace=Pace.of(request.app.state.settings))
     except TooLarge:
         for item in uploads:
             item.abort()
@@ -143,6 +143,7 @@ def finish_upload(upload: Upload) -> StoredObject:
 async def save(
     request: Request, db: Session, principal: auth.Principal, certificate: Certificate | None
 ) -> Response:
+    release(db)  # no lock while the body streams in
     fields, upload, name = await read_form(request)
     today = date.today()
     try:
@@ -153,6 +154,7 @@ async def save(
         problems = error.details if isinstance(error.details, dict) else {"scheme": error.message}
         context = form_context(db, principal, certificate=certificate, errors=problems, values=fields)
         return render(request, "certificates/form.html", context, status_code=422)
+    release(db)  # nor while the file is made durable (S3: a network put)
     stored = finish_upload(upload) if upload is not None else None
     try:
         evidence_id = None

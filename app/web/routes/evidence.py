@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -19,11 +20,11 @@ from app.models import Engagement, Evidence
 from app.services import evidence as evidence_service
 from app.storage import EvidenceStore, TooLarge, Upload
 from app.web import auth
-from app.web.deps import LibraryDep, SessionDep
+from app.web.deps import LibraryDep, SessionDep, writer
 from app.web.htmx import trigger
 from app.web.loaders import engagement_for
 from app.web.templating import render
-from app.web.uploads import read_multipart
+from app.web.uploads import Pace, read_multipart
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.require_principal)])
 INLINE_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp")
@@ -45,6 +46,12 @@ def refuse_oversized(request: Request) -> None:
         )
 
 
+def release(db: Session) -> None:
+    """End the request's transaction, and with it the SQLite write lock, before a body streams
+    in: nothing is held while bytes cross the network. Rows loaded so far stay usable."""
+    db.commit()
+
+
 async def receive_upload(
     request: Request,
     db: Session,
@@ -54,10 +61,17 @@ async def receive_upload(
     *,
     supersedes: Evidence | None = None,
 ) -> Evidence:
-    """Stream one file into the store while hashing, then record it; nothing is kept if anything fails."""
+    """Stream one file into the store while hashing, then record it; nothing is kept if anything fails.
+
+    No transaction is open while the body arrives (a slow upload holds no lock; a stalled one is
+    cut, see `Pace`). After the last byte the checks run in a short transaction, the object is
+    made durable with none open, and the write lock is taken again only to insert the rows.
+    Database work runs in the thread pool: waiting for the lock never blocks the event loop.
+    """
     refuse_oversized(request)
     store = store_of(request)
     settings = request.app.state.settings
+    await run_in_threadpool(release, db)
     uploads: list[Upload] = []
 
     def open_sink(filename: str) -> Upload:
@@ -69,7 +83,7 @@ async def receive_upload(
             item.abort()
 
     try:
-        form = await read_multipart(request, open_sink)
+        form = await read_multipart(request, open_sink, pace=Pace.of(settings))
     except TooLarge:
         abort_all()
         raise PayloadTooLarge(f"The file is larger than the {settings.max_upload_mb} MB limit.") from None
@@ -77,6 +91,7 @@ async def receive_upload(
         abort_all()
         raise
     if not uploads or form.file_name is None:
+        abort_all()
         raise InvalidInput("Choose a file to upload.", details={"file": "missing"})
     upload = uploads[0]
     control_ids = [c for c in form.fields.get("control_ids", []) if c.strip()] or [
@@ -90,11 +105,16 @@ async def receive_upload(
         effective_on=form.first("effective_on"),
         expires_on=form.first("expires_on"),
     )
+
+    def check() -> tuple[date | None, date | None]:
+        try:
+            return evidence_service.check_upload(db, library, engagement, principal.actor, meta, control_ids)
+        finally:
+            release(db)  # a read: keep no lock while the object is made durable (S3: a network put)
+
     try:
-        effective, expires = evidence_service.check_upload(
-            db, library, engagement, principal.actor, meta, control_ids
-        )
-        media_type = upload.sniff()
+        effective, expires = await run_in_threadpool(check)
+        media_type = await run_in_threadpool(upload.sniff)
         if media_type is None:
             raise UnsupportedType(
                 "That kind of file is not accepted: use PDF, Office, OpenDocument, images, text, CSV, "
@@ -102,11 +122,16 @@ async def receive_upload(
             )
         if upload.size == 0:
             raise InvalidInput("The file is empty.", details={"file": "empty"})
-        stored = upload.finish()
+        stored = await run_in_threadpool(upload.finish)
     except BaseException:
         upload.abort()
         raise
-    try:
+
+    def insert() -> Evidence:
+        if supersedes is not None:
+            db.refresh(supersedes, with_for_update=True)  # another version may have landed meanwhile
+            if supersedes.superseded_at is not None:
+                raise InvalidInput("A newer version was uploaded meanwhile: upload against that one.")
         row = evidence_service.register(
             db,
             engagement,
@@ -129,11 +154,18 @@ async def receive_upload(
             details={"sha256": stored.key, "size": stored.size, "controls": control_ids},
         )
         db.commit()
-    except Exception:
+        return row
+
+    def undo() -> None:
         db.rollback()
         forget(db, store, stored.key)
+        db.commit()
+
+    try:
+        return await run_in_threadpool(insert)
+    except Exception:
+        await run_in_threadpool(undo)
         raise
-    return row
 
 
 def forget(db: Session, store: EvidenceStore, key: str) -> None:
@@ -222,16 +254,19 @@ def download(
     request: Request, evidence_id: str, db: SessionDep, principal: auth.CurrentPrincipal, inline: bool = False
 ) -> Response:
     row = readable(request, db, principal, evidence_id, "evidence_downloaded")
-    auth.record(
-        request,
-        db,
-        principal,
-        "evidence_downloaded",
-        object_type="evidence",
-        object_id=row.id,
-        details={"sha256": row.sha256, "inline": inline},
-    )
-    db.commit()  # audited before a single byte leaves
+    # Audited, and committed, before a single byte leaves: in a write transaction of its own,
+    # since a read never upgrades to a write (deps.get_session). The read has ended too, so
+    # nothing is held while the bytes go out.
+    with writer(request, db) as audit_db:
+        auth.record(
+            request,
+            audit_db,
+            principal,
+            "evidence_downloaded",
+            object_type="evidence",
+            object_id=row.id,
+            details={"sha256": row.sha256, "inline": inline},
+        )
     store = store_of(request)
     if not store.exists(row.sha256):
         raise NotFound("The file for this evidence is missing from the store; tell your administrator.")
