@@ -8,6 +8,7 @@ from datetime import date
 
 import typer
 
+from app import clock
 from app.checks import check_database
 from app.cli import emit, fail, settings_or_fail
 from app.db import make_engine
@@ -55,7 +56,7 @@ def remind_loop(*, as_of: str, every: str, as_json: bool) -> None:
     mailer = make_mailer(settings)
     try:
         while True:
-            result = reminders.run(engine, mailer, settings, as_of=day or date.today())
+            result = reminders.run(engine, mailer, settings, as_of=day or clock.today())
             if not result.ran:
                 text = "another process is sending reminders; nothing done"
             elif result.window is None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.config import Settings
+from app.domain.dates import london
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 log = logging.getLogger("attest.mail")
@@ -29,6 +30,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["london"] = london  # times in mail are London time, as on the pages
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from app import clock
 from tests.smtp import Inbox, serve
 from tests.test_cli import run
 
@@ -43,7 +44,7 @@ def test_remind_sends_demo_reminders_once_over_smtp(tmp_path: Path, smtp_server:
     again = json.loads(run(tmp_path, "remind", "--json", **env).stdout)
     assert again["recorded"] == 0 and again["emailed"] == 0
     # Back-fill a day far ahead: the ISO certificate (expiring in 20 days) gets its reminders.
-    later = (date.today() + timedelta(days=25)).isoformat()
+    later = (clock.today() + timedelta(days=25)).isoformat()
     ahead = json.loads(run(tmp_path, "remind", "--as-of", later, "--json", **env).stdout)
     assert ahead["window"][1] == later and ahead["emailed"] == ahead["recorded"] > 0
     subjects = [m.subject for m in smtp_server.to("lead@northwind.example")]

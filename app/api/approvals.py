@@ -3,7 +3,6 @@ submissions, decisions, statements, change notices, deadlines and the review que
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app import clock
 from app.api.bodies import (
     ChangeEvent,
     DeadlinesOut,
@@ -85,8 +85,10 @@ class ContactIn(BaseModel):
 class IncidentIn(BaseModel):
     document: str = Field(max_length=50_000)
     contacts: list[ContactIn] = Field(max_length=50)
-    report_loss_hours: int = 24
-    trace_loss_hours: int = 48
+    # Omitted: the CPS Security Policy 4.9 maxima (24 / 48) when that catalogue is in the
+    # engagement, otherwise no hours (Schedule 2.4 and Call Off Schedule 7 set none).
+    report_loss_hours: int | None = None
+    trace_loss_hours: int | None = None
     expected_version: int | None = Field(
         default=None, ge=0, description="The version you edited (0: none yet); a newer one answers 409."
     )
@@ -459,7 +461,7 @@ def submit(
         officer_name=body.officer_name,
         officer_role=body.officer_role,
         confirmed=body.declaration_confirmed,
-        today=date.today(),
+        today=clock.today(),
     )
     audit(
         request,
@@ -546,7 +548,7 @@ def post_decision(
         conditions=body.conditions,
         residual_risks_accepted=body.residual_risks_accepted,
         advisor_role=body.advisor_role,
-        today=date.today(),
+        today=clock.today(),
     )
     audit(
         request,
@@ -675,7 +677,7 @@ def file_notice(
         event=body.event,
         description=body.description,
         aware_on=body.aware_date.isoformat(),
-        today=date.today(),
+        today=clock.today(),
     )
     audit(
         request,
@@ -706,7 +708,7 @@ def deadlines(
 ) -> dict[str, Any]:
     """Computed deadlines, each with the rule and clause that produced it and its state."""
     engagement = engagement_for(request, db, principal, engagement_id)
-    return {"deadlines": [d.to_dict() for d in engagement_deadlines(db, engagement, today=date.today())]}
+    return {"deadlines": [d.to_dict() for d in engagement_deadlines(db, engagement, today=clock.today())]}
 
 
 @router.get("/reviews", name="api:reviews", response_model=ReviewsOut, responses=responses_for(403))
@@ -714,7 +716,7 @@ def reviews(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) 
     """Buyer advisors: every submission awaiting a decision in their engagements, most urgent first."""
     if not auth.can_act(principal, Action.REVIEW_QUEUE):
         raise Forbidden("The review queue is for buyer security advisors.")
-    items = review_queue(db, principal.user.organisation_id, today=date.today())
+    items = review_queue(db, principal.user.organisation_id, today=clock.today())
     return {
         "reviews": [
             {

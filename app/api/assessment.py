@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -10,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app import clock
 from app.api.bodies import EngagementOut, EvidenceForm, EvidenceOut, ResponseOut
 from app.api.dates import WindowDate
 from app.api.engagements import engagement_json
@@ -227,6 +227,6 @@ def get_readiness(
 ) -> dict[str, Any]:
     """Readiness with counts, blockers, expiring evidence and the breakdown to every control."""
     engagement = engagement_for(request, db, principal, engagement_id)
-    result = readiness.engagement_readiness(db, library, engagement, today=date.today())
-    may = readiness.may_process(db, engagement, result, today=date.today())
+    result = readiness.engagement_readiness(db, library, engagement, today=clock.today())
+    may = readiness.may_process(db, engagement, result, today=clock.today())
     return {**result.to_dict(), "may_process_buyer_data": may.allowed, "reasons": list(may.reasons)}

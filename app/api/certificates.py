@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -10,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from app import clock
 from app.api.bodies import CertificateOut, CertificatesOut, CertificateState
 from app.api.schema import ApiRoute
 from app.domain.certificates import Scheme
@@ -53,7 +53,7 @@ def list_certificates(
     suppliers = service.visible_supplier_ids(db, principal.actor)
     if supplier_org_id:
         suppliers &= {supplier_org_id}
-    rows = service.rows(db, suppliers, today=date.today(), holder=holder, state=state, scheme=scheme)
+    rows = service.rows(db, suppliers, today=clock.today(), holder=holder, state=state, scheme=scheme)
     return {"certificates": [service.to_json(r) for r in rows]}
 
 
@@ -64,7 +64,7 @@ def create_certificate(
     """Add a certificate (supplier leads); the scheme rules are checked and every problem listed."""
     service.require_lead(principal.actor)
     fields = payload.model_dump()
-    data = service.parse(db, principal.user.organisation_id, fields, today=date.today())
+    data = service.parse(db, principal.user.organisation_id, fields, today=clock.today())
     row = service.create(db, principal.actor, data, evidence_id=payload.evidence_id or None)
     auth.record(
         request,
@@ -76,7 +76,7 @@ def create_certificate(
         details={"scheme": row.scheme.value, "expires_on": str(row.expires_on), "via": "api"},
     )
     db.commit()
-    return JSONResponse(service.to_json(service.row_for(db, row, today=date.today())), status_code=201)
+    return JSONResponse(service.to_json(service.row_for(db, row, today=clock.today())), status_code=201)
 
 
 @router.get("/certificates/{certificate_id}", name="api:certificate", response_model=CertificateOut)
@@ -90,4 +90,4 @@ def show_certificate(
             request, db, principal, "certificate_viewed", object_type="certificate", object_id=certificate_id
         )
         raise
-    return service.to_json(service.row_for(db, row, today=date.today()))
+    return service.to_json(service.row_for(db, row, today=clock.today()))

@@ -12,6 +12,21 @@ Rules checked by `validate` (and so at start-up and in the tests):
 - every clause in a catalogue's source index is covered by at least one control;
 - every mapping target exists, in another catalogue;
 - every scoping condition names a known scoping question.
+
+Criticality ``information`` marks a clause that is not a supplier duty: a buyer's
+selection preference (CPS Security Policy 1.4), a background fact (2.2) or a
+right the buyer keeps (3.2). It is shown with its clause, never scored and never
+a blocker, so readiness does not ask the supplier to prove something the contract
+does not ask of it.
+
+"Apply to mapped controls" (`may_copy_answer`) copies an answer and its evidence
+only where meeting the source control means meeting the target:
+
+- ``equivalent``: the two say the same thing, so either direction is safe;
+- ``covers``: the declaring control contains the whole of its target and more, so
+  an answer flows from the covering (stricter) control to the covered one only.
+  The reverse would mark the stricter control met on evidence of its smaller part;
+- ``related``: they overlap, but neither implies the other, so never.
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ class Criticality(StrEnum):
     GATE = "gate"
     HIGH = "high"
     NORMAL = "normal"
+    INFORMATION = "information"  # not a supplier duty: shown, never scored, never a blocker
 
 
 class Relation(StrEnum):
@@ -84,7 +100,13 @@ class Control:
         return self.criticality is Criticality.GATE
 
     @property
+    def is_information(self) -> bool:
+        return self.criticality is Criticality.INFORMATION
+
+    @property
     def weight(self) -> int:
+        if self.is_information:
+            return 0
         return 2 if self.criticality is Criticality.HIGH else 1
 
     @property
@@ -156,6 +178,18 @@ class Library:
         if catalogue_id is not None:
             pool = (c for c in pool if c.catalogue_id == catalogue_id)
         return [c for c in pool if all(w in c.search_text for w in words)]
+
+
+def may_copy_answer(relation: Relation, declared_here: bool) -> bool:
+    """May an answer be copied from a control to a mapped one? (Rule in the module docstring.)
+
+    `declared_here` is True when the mapping is declared on the control the answer comes
+    from, i.e. that control is the subject of "covers" (`Link.declared_here`)."""
+    if relation is Relation.EQUIVALENT:
+        return True
+    if relation is Relation.COVERS:
+        return declared_here
+    return False
 
 
 def build_library(

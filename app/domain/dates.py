@@ -23,13 +23,21 @@ Python can represent. `add_days`, `add_months` and `add_years` therefore saturat
 and date.max instead of raising OverflowError; `shift`, `shift_months` and `shift_years` return
 None when the result would leave the calendar, for callers that must skip rather than clamp
 (a reminder's send day, the first day of a contract year that would begin after 9999).
+
+London rule: the contracts are made in England, so a day that counts (today, the day a plan was
+submitted or decided, a deadline, a "late" flag) is the date in Europe/London, never the
+server's zone; and every time shown to a person is London time (GMT or BST). Instants are stored
+in UTC; `london_date` gives an instant's London day and `london_text` its London wall time.
+A submission at 00:30 BST on 1 July (23:30 UTC on 30 June) was made on 1 July. The clock is
+read in app.clock, never here.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from app.domain.errors import InvalidInput
 
@@ -38,6 +46,33 @@ LATEST = date(2100, 12, 31)
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MIN_ORDINAL = date.min.toordinal()
 _MAX_ORDINAL = date.max.toordinal()
+LONDON = ZoneInfo("Europe/London")  # the tzdata package supplies it where the system has none
+
+
+def in_london(instant: datetime) -> datetime:
+    """`instant` on London's wall clock; a naive instant is taken as UTC (how rows are stored)."""
+    aware = instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+    return aware.astimezone(LONDON)
+
+
+def london_date(instant: datetime) -> date:
+    """The London date of `instant`: 2026-06-30T23:30Z is 1 July 2026 (BST)."""
+    return in_london(instant).date()
+
+
+def london(instant: datetime | None, fmt: str | None = None) -> str:
+    """The Jinja filter `london` (pages and mail): `london_text`, or `fmt` applied to the London
+    wall time (`{{ x.created_at | london("%d %b %Y") }}` gives its London date); "" for None."""
+    if instant is None:
+        return ""
+    return london_text(instant) if fmt is None else in_london(instant).strftime(fmt)
+
+
+def london_text(instant: datetime, *, seconds: bool = False) -> str:
+    """1 Dec 2026 20:30 GMT (or BST in summer): how a moment is shown to a person."""
+    local = in_london(instant)
+    clock = f"{local.hour:02d}:{local.minute:02d}" + (f":{local.second:02d}" if seconds else "")
+    return f"{local.day} {calendar.month_abbr[local.month]} {local.year} {clock} {local.tzname()}"
 
 
 def long_form(day: date) -> str:

@@ -12,6 +12,9 @@ For each control:
 
 - Out of scope (a scoping answer switched it off, `applicable` is False): weight 0,
   no credit, no blocker, counted as ``out_of_scope``. Its evidence is not listed.
+- Information (criticality ``information``: a buyer's preference, right or background
+  fact, not a supplier duty): weight 0, no credit, no blocker, counted as ``out_of_scope``
+  with the reason "information only: not a supplier obligation".
 - Gate (criticality ``gate``): weight 0, never adds to the score. It is a blocker
   unless its status is ``met`` and, when the catalogue expects evidence, at least one
   current item is linked. The blocker says why: unanswered, not met, partially met,
@@ -365,6 +368,8 @@ def _score(c: ControlInput, today: date) -> tuple[ControlScore, Blocker | None]:
 
     if not c.applicable:
         return result(0, 0.0, OUT_OF_SCOPE, c.scoping_reason.strip() or "out of scope"), None
+    if c.criticality is Criticality.INFORMATION:
+        return result(0, 0.0, OUT_OF_SCOPE, "information only: not a supplier obligation"), None
 
     justified = bool(c.justification.strip())
     if c.status is None or (c.status is Status.NOT_APPLICABLE and not justified):

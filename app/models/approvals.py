@@ -60,8 +60,10 @@ class IncidentProcess(SQLModel, table=True):
     engagement_id: str = Field(foreign_key="engagement.id", primary_key=True, max_length=32)
     document: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     contacts: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
-    report_loss_hours: int = Field(default=24)
-    trace_loss_hours: int = Field(default=48)
+    # Hours the process commits to; None when it states none. CPS Security Policy 4.9 caps them
+    # (24 / 48) only when that catalogue is in the engagement (app.services.plan.incident_limits).
+    report_loss_hours: int | None = Field(default=None)
+    trace_loss_hours: int | None = Field(default=None)
     version: int = Field(default=1)  # optimistic concurrency (app.services.versioning)
     updated_by_id: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

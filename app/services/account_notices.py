@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.domain.access import Role
+from app.domain.dates import london_text
 from app.mail import Mailer, Message, absolute, render
 from app.models import Notification, Organisation, OrgKind, User
 
@@ -65,7 +66,7 @@ def invitation_mail(
         name=user.name,
         link=link,
         by_name=by_name,
-        expires=expires_at.strftime("%d %B %Y %H:%M UTC"),
+        expires=london_text(expires_at),
     )
 
 
@@ -79,7 +80,7 @@ def reset_mail(settings: Settings, user: User, *, link: str, by_name: str, expir
         name=user.name,
         link=link,
         by_name=by_name,
-        expires=expires_at.strftime("%d %B %Y %H:%M UTC"),
+        expires=london_text(expires_at),
     )
 
 

@@ -145,6 +145,22 @@ def snapshot(session: Session, library: Library, engagement: Engagement) -> tupl
     process = plan.incident_process(session, engagement.id)
     if process is None:
         gaps.append(Gap("no_incident_process", "There is no Incident Management Process.", "incident"))
+    elif (limits := plan.incident_limits(session, engagement.id)) is not None and (
+        process.report_loss_hours is None
+        or process.trace_loss_hours is None
+        or process.report_loss_hours > limits.report_hours
+        or process.trace_loss_hours > limits.trace_hours
+    ):
+        # Saved before the CPS Security Policy was added to the engagement: its hours now apply.
+        gaps.append(
+            Gap(
+                "incident_hours",
+                f"The Incident Management Process must commit to {limits.clause}'s limits: report"
+                f" lost buyer material within {limits.report_hours} hours and trace it within"
+                f" {limits.trace_hours} hours at most.",
+                "incident",
+            )
+        )
     roles = plan.security_roles(session, engagement.id)
     if not any(r.kind == "designated_security_contact" for r in roles):
         gaps.append(Gap("no_security_contact", "Name the designated security contact (para 3.5).", "roles"))

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, select
 
+from app import clock
 from app.domain.access import Actor, Role
 from app.domain.catalogue import Library
 from app.models import (
@@ -171,9 +172,9 @@ def load_demo(
         created += 1
     session.flush()
     if library is not None and store is not None:
-        created += _demo_assessment(session, library, store, engagement, today or date.today())
-        created += load_demo_plan(session, library, engagement, today or date.today())
-    created += demo_certificates(session, orgs[SUPPLIER].id, today or date.today())
+        created += _demo_assessment(session, library, store, engagement, today or clock.today())
+        created += load_demo_plan(session, library, engagement, today or clock.today())
+    created += demo_certificates(session, orgs[SUPPLIER].id, today or clock.today())
     return DemoResult(created=created, users=tuple(users), engagement_id=engagement.id)
 
 

@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from app import clock
 from app.domain import dates
 from app.domain.access import SUPPLIER_ROLES, Action, Actor, Role, can
 from app.domain.catalogue import Library
@@ -270,7 +271,7 @@ def library_items(
         )
     if kind:
         query = query.where(Evidence.kind == kind)
-    today = today or date.today()
+    today = today or clock.today()
     if expiry == "expired":
         query = query.where(col(Evidence.expires_on) < today)
     elif expiry == "expiring":

@@ -309,6 +309,29 @@ def entries_from_gaps(session: Session, engagement: Engagement, actor: Actor) ->
 # Incident Management Process and security roles --------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentLimits:
+    """Hours a contract in the engagement sets for lost buyer material, as upper bounds."""
+
+    report_hours: int
+    trace_hours: int
+    clause: str
+
+
+CPS_CATALOGUE = "cps-security-policy"
+# CPS Security Policy 4.9 (seed 000): trace lost material within 48 hours, report within 24.
+CPS_INCIDENT_LIMITS = IncidentLimits(report_hours=24, trace_hours=48, clause="CPS Security Policy 4.9")
+MAX_INCIDENT_HOURS = 8_760  # a year: anything above is a typing slip, and it keeps the column in range
+
+
+def incident_limits(session: Session, engagement_id: str) -> IncidentLimits | None:
+    """CPS 4.9's limits when the CPS Security Policy catalogue is in the engagement, else None.
+    Schedule 2.4 (its para 10 is redacted in the seed) and Call Off Schedule 7 (long form 8.1,
+    short form 5.1: incidents are handled under the agreed security incident management
+    process) set no hours, so the agreed process stands without invented ones."""
+    return CPS_INCIDENT_LIMITS if CPS_CATALOGUE in catalogue_ids(session, engagement_id) else None
+
+
 def incident_process(session: Session, engagement_id: str) -> IncidentProcess | None:
     return session.get(IncidentProcess, engagement_id)
 
@@ -324,23 +347,38 @@ def set_incident_process(
     *,
     document: str,
     contacts: list[dict[str, str]],
-    report_loss_hours: int = 24,
-    trace_loss_hours: int = 48,
+    report_loss_hours: int | None = None,
+    trace_loss_hours: int | None = None,
     expected_version: int | None = None,
 ) -> IncidentProcess:
-    """CPS Security Policy 4.9: lost buyer material is reported within 24 hours and traced
-    within 48; the plan may promise faster, never slower. `expected_version` (0: not written
-    yet) refuses the save with a conflict if someone else saved the process since."""
+    """Save the Incident Management Process. The hours are upper bounds only where the contract
+    sets them (`incident_limits`): with the CPS Security Policy in scope, omitted hours take the
+    CPS 4.9 maxima and slower ones are refused; otherwise any positive hours, or none, stand as
+    agreed. `expected_version` (0: not written yet) refuses the save with a conflict if someone
+    else saved the process since."""
     _require(actor, engagement, "incident_process_saved")
     problems: dict[str, str] = {}
     if not document.strip():
         problems["document"] = "Describe how incidents are detected, reported and handled."
     if len(document) > 50_000:
         problems["document"] = "Keep the process under 50,000 characters."
-    if not 1 <= report_loss_hours <= 24:
-        problems["report_loss_hours"] = "Loss of buyer material must be reported within 24 hours (CPS 4.9)."
-    if not 1 <= trace_loss_hours <= 48:
-        problems["trace_loss_hours"] = "Lost buyer material must be traced within 48 hours (CPS 4.9)."
+    limits = incident_limits(session, engagement.id)
+    if limits is not None:
+        report_loss_hours = limits.report_hours if report_loss_hours is None else report_loss_hours
+        trace_loss_hours = limits.trace_hours if trace_loss_hours is None else trace_loss_hours
+    for name, hours, what in (
+        ("report_loss_hours", report_loss_hours, "reported"),
+        ("trace_loss_hours", trace_loss_hours, "traced"),
+    ):
+        if limits is not None:
+            maximum = limits.report_hours if name == "report_loss_hours" else limits.trace_hours
+            if hours is not None and not 1 <= hours <= maximum:
+                problems[name] = (
+                    f"Lost buyer material must be {what} within {maximum} hours ({limits.clause}):"
+                    f" enter 1 to {maximum}."
+                )
+        elif hours is not None and not 1 <= hours <= MAX_INCIDENT_HOURS:
+            problems[name] = f"Enter whole hours from 1 to {MAX_INCIDENT_HOURS:,}, or leave it empty."
     cleaned = []
     for index, contact in enumerate(contacts):
         name = _clean(contact.get("name", ""), 200)

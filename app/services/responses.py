@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from app.domain import dates
 from app.domain.access import Action, Actor, can
-from app.domain.catalogue import Control, Library
+from app.domain.catalogue import Control, Library, may_copy_answer
 from app.domain.errors import Denied, InvalidInput, NotFound
 from app.models import ControlResponse, Engagement, EvidenceLink, ResponseChange, User, utcnow
 from app.services import versioning
@@ -166,12 +166,18 @@ def history(session: Session, engagement_id: str, control_id: str) -> list[Respo
 
 
 def mapped_in_engagement(library: Library, catalogue_list: list[str], control_id: str) -> list[Control]:
-    """Controls of the engagement's other catalogues mapped to this one (either direction)."""
+    """Controls of the engagement's other catalogues this control's answer may be copied to:
+    along `equivalent` either way, along `covers` only from the covering control to the covered
+    one, never along `related` (`catalogue.may_copy_answer`)."""
     wanted = set(catalogue_list)
     out = []
     for link in library.links.get(control_id, ()):
         other = library.controls[link.control_id]
-        if other.catalogue_id in wanted and other.catalogue_id != library.controls[control_id].catalogue_id:
+        if (
+            other.catalogue_id in wanted
+            and other.catalogue_id != library.controls[control_id].catalogue_id
+            and may_copy_answer(link.relation, link.declared_here)
+        ):
             out.append(other)
     return out
 
@@ -189,7 +195,14 @@ def apply_to_mapped(
     if source is None:
         raise InvalidInput("Answer this control first, then apply the answer to its mapped controls.")
     allowed = {c.id for c in mapped_in_engagement(library, catalogue_ids(session, engagement.id), control_id)}
-    chosen = [t for t in target_ids if t in allowed]
+    refused = [t for t in dict.fromkeys(target_ids) if t not in allowed]
+    if refused:
+        raise InvalidInput(
+            "An answer is copied only to an equivalent control or one this control covers: "
+            f"{', '.join(refused)} is not one.",
+            details={"targets": f"not an equivalent or covered control: {', '.join(refused)}"},
+        )
+    chosen = list(dict.fromkeys(target_ids))
     if not chosen:
         raise InvalidInput("Choose at least one mapped control.", details={"targets": "none chosen"})
     links = session.exec(

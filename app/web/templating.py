@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import __version__
+from app.domain.dates import london
 from app.web.csrf import token_for
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -71,6 +72,7 @@ def current_principal(context: Context) -> Any:
 
 templates.env.globals.update(url_for=url_for, csrf_token=csrf_token, current_principal=current_principal)
 templates.env.globals.update(attest_version=__version__, govuk_frontend=GOVUK_FRONTEND, htmx=HTMX)
+templates.env.filters["london"] = london  # every time shown to a person is London time
 
 
 def render(

@@ -22,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app import clock
 from app.main import create_app
 from tests.conftest import CONTROLS, make_settings
 from tests.factories import make_engagement, make_org, make_person, sign_in
@@ -117,7 +118,7 @@ def test_walkthrough_matches_the_hand_computed_readiness(mini_app: FastAPI) -> N
             session.commit()
         sign_in(app, client, lead)
         eid = engagement.id
-        today = date.today()
+        today = clock.today()
         assert (
             client.put(
                 f"/api/engagements/{eid}/scoping", json={"answers": {"uses_removable_media": False}}

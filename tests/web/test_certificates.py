@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import select
 
+from app import clock
 from app.db import session_scope
 from app.models import AuditEvent, Certificate, Engagement, Evidence
 from app.services.certificates import certificate_blockers
@@ -25,7 +26,7 @@ from tests.factories import (
 )
 
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
-TODAY = date.today()
+TODAY = clock.today()
 
 
 @dataclass

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from app import clock
 from app.db import session_scope
 from app.domain.certificates import Scheme
 from app.domain.dates import EARLIEST, LATEST
@@ -51,7 +52,7 @@ from tests.factories import (
 )
 from tests.test_cli import run
 
-TODAY = date.today()
+TODAY = clock.today()
 WORST = (
     "0001-01-01",
     "9999-12-31",

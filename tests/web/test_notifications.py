@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app import clock
 from app.db import session_scope
 from app.mail import Message
 from app.models import Notification, NotificationPreference
 from app.services import reminders
 from tests.factories import make_certificate, make_engagement, make_org, make_person, sign_in
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 class Nowhere:

@@ -219,7 +219,8 @@ def test_a_lead_inviting_into_another_organisation_is_not_found_and_audited(app:
     engine = app.state.engine
     lead, _own, _other = two_tenants(app)
     stranger = make_org(engine, "supplier")
-    form = {"email": "new@example.com", "name": "New", "organisation_id": stranger.id, "role": "supplier_lead"}
+    form = {"email": "new@example.com", "name": "New", "organisation_id": stranger.id}
+    form["role"] = "supplier_lead"
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         sign_in(app, client, lead)
         response = client.post("/admin/users", data=form)

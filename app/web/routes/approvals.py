@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,6 +10,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from app import clock
 from app.domain.access import Action, can
 from app.domain.errors import Forbidden, InvalidInput
 from app.domain.submissions import diff
@@ -58,6 +58,7 @@ def plan_page(
         "entries": plan.register_entries(db, engagement.id),
         "process": process,
         "contacts": plan.contacts_of(process),
+        "incident_limits": plan.incident_limits(db, engagement.id),
         "roles": plan.security_roles(db, engagement.id),
         "roles_version": plan.roles_version(db, engagement.id),
         "role_kinds": plan.ROLE_KINDS,
@@ -66,7 +67,7 @@ def plan_page(
         ],
         "notices": changes.notices(db, engagement.id),
         "events": changes.EVENTS,
-        "deadlines": engagement_deadlines(db, engagement, today=date.today()),
+        "deadlines": engagement_deadlines(db, engagement, today=clock.today()),
         "can_manage": can(principal.actor, Action.MANAGE_PLAN, parties(engagement)),
         "scale": SCALE,
         "errors": errors or {},
@@ -112,6 +113,17 @@ def _int(form: FormData, name: str, problems: dict[str, str]) -> int:
 
 def _text(form: FormData, name: str) -> str:
     return str(form.get(name, ""))
+
+
+def _hours(form: FormData, name: str) -> int | None:
+    """Whole hours, or None when left empty (the service decides what an empty field means)."""
+    value = _text(form, name).strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput("Enter whole hours.", details={name: "Enter whole hours."}) from None
 
 
 def _expected_version(form: FormData) -> int | None:
@@ -280,8 +292,8 @@ async def save_incident(
             principal.actor,
             document=_text(form, "document"),
             contacts=contacts,
-            report_loss_hours=int(_text(form, "report_loss_hours") or 24),
-            trace_loss_hours=int(_text(form, "trace_loss_hours") or 48),
+            report_loss_hours=_hours(form, "report_loss_hours"),
+            trace_loss_hours=_hours(form, "trace_loss_hours"),
             expected_version=_expected_version(form),
         )
     except (InvalidInput, ValueError) as error:
@@ -345,7 +357,7 @@ async def submit(
             officer_name=_text(form, "officer_name"),
             officer_role=_text(form, "officer_role"),
             confirmed=_text(form, "confirmed") == "yes",
-            today=date.today(),
+            today=clock.today(),
         )
     except InvalidInput as error:
         db.rollback()
@@ -386,7 +398,7 @@ async def file_notice(
             event=_text(form, "event"),
             description=_text(form, "description"),
             aware_on=_text(form, "aware_on"),
-            today=date.today(),
+            today=clock.today(),
         )
     except InvalidInput as error:
         db.rollback()
@@ -433,10 +445,10 @@ async def record_move(
 def queue(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
     if not auth.can_act(principal, Action.REVIEW_QUEUE):
         raise Forbidden("The review queue is for buyer security advisors.")
-    items = review_queue(db, principal.user.organisation_id, today=date.today())
+    items = review_queue(db, principal.user.organisation_id, today=clock.today())
     closures = calendars.closure_days(db, principal.user.organisation_id)
     return render(
-        request, "approvals/queue.html", {"items": items, "today": date.today(), "closures": closures}
+        request, "approvals/queue.html", {"items": items, "today": clock.today(), "closures": closures}
     )
 
 
@@ -473,7 +485,7 @@ def review_page(
         "due": next(
             (
                 d
-                for d in engagement_deadlines(db, engagement, today=date.today())
+                for d in engagement_deadlines(db, engagement, today=clock.today())
                 if d.kind == "decision_due" and d.object_id == submission.id
             ),
             None,
@@ -546,7 +558,7 @@ async def decide(
             conditions=_text(form, "conditions"),
             residual_risks_accepted=_text(form, "residual_risks_accepted") == "yes",
             advisor_role=_text(form, "advisor_role") or "Security advisor",
-            today=date.today(),
+            today=clock.today(),
         )
     except InvalidInput as error:
         db.rollback()

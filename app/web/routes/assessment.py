@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +10,7 @@ from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app import clock
 from app.domain.access import Action, can
 from app.domain.catalogue import Catalogue
 from app.domain.errors import AttestError, Conflict, Forbidden, InvalidInput, NotFound
@@ -69,7 +69,7 @@ def work_view(
 ) -> Response:
     engagement = engagement_for(request, db, principal, engagement_id)
     catalogue = engagement_catalogue(db, library, engagement, catalogue_id)
-    result = readiness.engagement_readiness(db, library, engagement, today=date.today())
+    result = readiness.engagement_readiness(db, library, engagement, today=clock.today())
     scores = {c.control_id: c for c in result.controls}
     answers = responses.responses_by_control(db, engagement.id)
     linked = evidence.links_by_control(db, engagement.id)

@@ -39,7 +39,11 @@ def parse_day(value: str, field: str) -> datetime | None:
     problem = dates.problem(day, field.capitalize())  # inside the window: `until` + 1 day never overflows
     if problem:
         raise InvalidInput(problem, details={"field": field})
-    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    return datetime.combine(day, datetime.min.time(), tzinfo=dates.LONDON)  # a London day
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment else None
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,8 @@ class AuditQuery:
             outcome=self.outcome.strip(),
             actor_user_id=self.actor.strip(),
             object_id=self.object_id.strip(),
-            since=parse_day(self.since, "since"),
-            until=end + timedelta(days=1) if end else None,
+            since=as_utc(parse_day(self.since, "since")),
+            until=as_utc(end + timedelta(days=1) if end else None),  # London midnight to midnight
             before_seq=before,
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -10,6 +9,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app import clock
 from app.domain.access import SUPPLIER_ROLES, Role
 from app.domain.certificates import ITHC_PROVIDERS, SCHEME_LABELS, STATES, TIER_LABELS, Tier
 from app.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedType
@@ -65,7 +65,7 @@ def index(
 ) -> Response:
     supplier_page(request, db, principal)
     org_id = principal.user.organisation_id
-    today = date.today()
+    today = clock.today()
     try:
         rows = service.rows(db, {org_id}, today=today, holder=holder, state=state)
     except InvalidInput:
@@ -145,7 +145,7 @@ async def save(
 ) -> Response:
     release(db)  # no lock while the body streams in
     fields, upload, name = await read_form(request)
-    today = date.today()
+    today = clock.today()
     try:
         data = service.parse(db, principal.user.organisation_id, fields, today=today)
     except InvalidInput as error:
@@ -214,7 +214,7 @@ def show(request: Request, certificate_id: str, db: SessionDep, principal: auth.
         certificate = service.readable(db, principal.actor, certificate_id)
     except NotFound:
         raise refuse(request, db, principal, "certificate_viewed", certificate_id) from None
-    row = service.row_for(db, certificate, today=date.today())
+    row = service.row_for(db, certificate, today=clock.today())
     evidence = db.get(Evidence, certificate.evidence_id) if certificate.evidence_id else None
     context = {
         "row": row,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app import clock
 from app.domain.access import Action, Role, can
 from app.domain.errors import AttestError
 from app.models import Organisation, OrgKind
@@ -121,7 +120,7 @@ def show(
     principal: auth.CurrentPrincipal,
 ) -> Response:
     engagement = engagement_for(request, db, principal, engagement_id)
-    result = readiness.engagement_readiness(db, library, engagement, today=date.today())
+    result = readiness.engagement_readiness(db, library, engagement, today=clock.today())
     names = {
         o.id: o.name
         for o in db.exec(
@@ -134,10 +133,10 @@ def show(
         "engagement": engagement,
         "names": names,
         "readiness": result,
-        "may": readiness.may_process(db, engagement, result, today=date.today()),
+        "may": readiness.may_process(db, engagement, result, today=clock.today()),
         "catalogues": {c.id: c for c in library.catalogues},
         "is_supplier": can(principal.actor, Action.ANSWER_CONTROL, engagements.parties(engagement)),
-        "deadlines": engagement_deadlines(db, engagement, today=date.today()),
+        "deadlines": engagement_deadlines(db, engagement, today=clock.today()),
         "plan_state": approvals.case_row(db, engagement.id).state,
     }
     block = "readiness" if is_htmx(request) else None

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from app import clock
 from app.domain.access import Action
 from app.domain.catalogue import Library
 from app.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedType
@@ -216,7 +217,7 @@ def index(
         )
         raise NotFound("There is nothing at this address.")
     items = evidence_service.library_items(
-        db, principal.user.organisation_id, q=q, kind=kind, expiry=expiry, today=date.today()
+        db, principal.user.organisation_id, q=q, kind=kind, expiry=expiry, today=clock.today()
     )
     context = {"items": items, "q": q, "kind": kind, "expiry": expiry, "kinds": evidence_service.KINDS}
     return render(request, "evidence/index.html", context)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app import clock
 from app.domain.access import Action
 from app.services.deadlines import review_queue
 from app.services.notifications import due_soon
@@ -23,8 +23,8 @@ router = APIRouter()
 def index(request: Request, db: SessionDep, library: LibraryDep, principal: OptionalPrincipal) -> Response:
     reviews = None
     if principal is not None and can_act(principal, Action.REVIEW_QUEUE):
-        reviews = review_queue(db, principal.user.organisation_id, today=date.today())
+        reviews = review_queue(db, principal.user.organisation_id, today=clock.today())
     context: dict[str, Any] = {"catalogues": library.catalogues, "principal": principal, "reviews": reviews}
     if principal is not None:
-        context["due_soon"] = due_soon(db, principal.actor, today=date.today())
+        context["due_soon"] = due_soon(db, principal.actor, today=clock.today())
     return render(request, "home/index.html", context)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -11,6 +9,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app import clock
 from app.db import session_scope
 from app.domain import reminders as rules
 from app.domain.errors import NotFound
@@ -145,7 +144,7 @@ def feed(request: Request, token: str) -> Response:
     with session_scope(request.app.state.engine, write=True) as writer:
         user = service.feed_user(writer, token)
         body = service.feed_body(
-            writer, user, today=date.today(), base_url=request.app.state.settings.base_url
+            writer, user, today=clock.today(), base_url=request.app.state.settings.base_url
         )
         writer.commit()
     return Response(

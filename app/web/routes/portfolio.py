@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app import clock
 from app.domain.access import Role
 from app.domain.certificates import TIER_LABELS
 from app.domain.errors import NotFound
@@ -24,7 +23,7 @@ def index(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) ->
     if principal.user.role is not Role.BUYER_ADVISOR:
         auth.record_denied(request, db, principal, "portfolio", object_type="page", object_id="/portfolio")
         raise NotFound("There is nothing at this address.")
-    today = date.today()
+    today = clock.today()
     suppliers = service.portfolio(db, principal.actor, today=today)
     counts = {
         state: sum(1 for s in suppliers for line in s.lines if line.state == state)
