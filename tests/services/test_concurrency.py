@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -221,10 +220,8 @@ def test_a_first_save_that_loses_the_unique_key_is_a_conflict_and_the_transactio
     engine: Engine, backend: str
 ) -> None:
     """PostgreSQL: the loser's INSERT waits on the winner's uncommitted row, then hits the unique
-    key. It must be a 409 inside a SAVEPOINT, not a 500 or a broken transaction. (SQLite write
-    transactions take the write lock up front, so there the loser simply sees the row.)"""
-    if backend != "postgres":
-        pytest.skip("the unique-key race needs concurrent writers (PostgreSQL)")
+    key. SQLite: the loser's write transaction waits for the winner's lock, then sees the row.
+    Either way it must be a 409 with a usable transaction, not a 500 or a broken one."""
     engagement, actors = supplier_leads(engine, 2)
     library = cached_library(str(CONTROLS))
     first = responses.ResponseInput(status="met", statement="winner", expected_version=0)
