@@ -24,41 +24,55 @@ install: $(INSTALLED)
 
 dev: $(DEV_INSTALLED) system-deps
 
-PANGO_CHECK = /sbin/ldconfig -p | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
-	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";
+## Debian packages: one list per need, each read here and nowhere else but the Dockerfile
+## (tests/test_deployment.py checks that the two cannot drift).
+RUNTIME_PACKAGES := deploy/debian-runtime.txt
+DEV_PACKAGES := deploy/debian-dev.txt
+# The packages named in the list files $(1) ('#' starts a comment).
+PACKAGE_NAMES = sed -e 's/\#.*//' $(1)
+# Install the packages of the lists $(1) that are not installed yet (sudo when not root).
+INSTALL_MISSING = if ! command -v dpkg-query >/dev/null; then \
+	  echo "not a Debian system: install the equivalents of" $$($(PACKAGE_NAMES)); \
+	else \
+	  missing=""; \
+	  for package in $$($(PACKAGE_NAMES)); do \
+	    dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -qx 'install ok installed' \
+	      || missing="$$missing $$package"; \
+	  done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	fi
 
-## Pango and fonts for WeasyPrint (ISAS PDFs), needed to run Attest.
+## Pango and fonts for WeasyPrint (ISAS PDFs), needed to run Attest. Installed only when missing.
 runtime-deps:
-	@missing=""; \
-	$(PANGO_CHECK) \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@$(call INSTALL_MISSING,$(RUNTIME_PACKAGES))
 
-## Debian packages: Chromium for browser tests; Pango and fonts for WeasyPrint (ISAS PDFs).
-## Installed only when missing.
+## What runtime-deps installs, and what only the tests need: Chromium for the browser tests,
+## docker-compose to validate compose.yaml. Installed only when missing.
 system-deps:
-	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	$(PANGO_CHECK) \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@$(call INSTALL_MISSING,$(RUNTIME_PACKAGES) $(DEV_PACKAGES))
 
-## Start Attest with demo data on SQLite and a local evidence folder.
+## Start Attest with demo data on SQLite and a local evidence folder: the web server and one
+## worker (reminders, notifications and their mail, queued in var/jobs.db); one Ctrl-C stops
+## both. Links in mail and feeds use the port served (PORT=8201) unless ATTEST_BASE_URL is set.
 run: $(INSTALLED) runtime-deps
 	$(BIN)/attest db upgrade
 	$(BIN)/attest demo
-	@echo "Open http://$(HOST):$(PORT)/"
+	@$(BIN)/attest local --host $(HOST) --port $(PORT)
+	@export ATTEST_BASE_URL="$$($(BIN)/attest local --host $(HOST) --port $(PORT) --base-url)"; \
+	$(BIN)/attest worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/attest serve --host $(HOST) --port $(PORT)
 
-## The whole suite (on PostgreSQL too when ATTEST_TEST_POSTGRES_URL is set).
+## The whole suite (on PostgreSQL too when ATTEST_TEST_POSTGRES_URL is set), on two workers:
+## each worker has its own temporary folder, PostgreSQL database and servers on free ports;
+## tests that share one expensive server (SeaweedFS, Chromium) stay on one worker (loadgroup).
+TEST_WORKERS ?= 2
 test: dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10
 
 lint: $(DEV_INSTALLED)
 	$(BIN)/ruff check app tests bench

@@ -49,10 +49,21 @@ class Settings(BaseSettings):
     # Every request body except multipart uploads (JSON, url-encoded forms): 413 above this.
     max_body_kb: int = Field(default=1024, ge=1, le=1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # "text" for a terminal; "json": one object per line (app/adapters/logs.py).
+    log_format: Literal["text", "json"] = "text"
+    # The bearer token /metrics asks for; empty: /metrics answers 404 (app/web/routes/health.py).
+    metrics_token: str = ""
+    # OTLP/HTTP traces endpoint of an OpenTelemetry collector (app/adapters/tracing.py); empty: no traces.
+    traces_endpoint: str = ""
     cookie_secure: bool | None = None
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_absolute_hours: int = Field(default=12, ge=1, le=24 * 14)
     audit_key: str = ""
+    # Key rotation (README "Rotating the secret and audit keys"): earlier values, comma-separated,
+    # newest first. They are only read with (old TOTP keys, recovery codes, CSRF tokens, audit
+    # records); everything new is written under ATTEST_SECRET_KEY / ATTEST_AUDIT_KEY.
+    previous_secret_keys: str = ""
+    previous_audit_keys: str = ""
     evidence_backend: Literal["local", "s3"] = "local"
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
@@ -63,6 +74,14 @@ class Settings(BaseSettings):
     orphan_grace_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
     # Proxies whose X-Forwarded-For is believed (addresses or networks); empty: none.
     trusted_proxies: str = ""
+    # The job queue (app/adapters/jobs.py): empty: a SQLite file in the data folder (jobs.db);
+    # redis://host:port/db for workers on several machines.
+    queue_url: str = ""
+    # Threads each `attest worker` runs jobs on.
+    worker_threads: int = Field(default=2, ge=1, le=64)
+    # How long a write waits for another's lock before the request answers 503 "try again"
+    # (SQLite's busy timeout; PostgreSQL's lock_timeout).
+    database_busy_seconds: float = Field(default=30.0, ge=0.1, le=600.0)
 
     @field_validator("base_url")
     @classmethod
@@ -71,10 +90,25 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long(cls, value: str) -> str:
+        # /metrics has no sign-in throttle: a short token could be guessed.
+        if value and (len(value) < 16 or value != value.strip()):
+            raise ValueError("must be at least 16 characters, without surrounding spaces")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _trusted_proxies_are_networks(cls, value: str) -> str:
         parse_networks(value)
+        return value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_url_is_redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty (a SQLite file in the data folder) or a redis:// URL")
         return value
 
     @property

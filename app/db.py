@@ -10,27 +10,37 @@ Every engine refuses control characters in any text parameter before the driver 
 it (`refuse_control_characters`), so a NUL is an InvalidInput (422) on both databases
 instead of a 500 on PostgreSQL and a stored value on SQLite; see app/domain/text.py.
 
+On SQLite the writers of one process also queue on one lock per engine (`_WriteGate`) before
+BEGIN IMMEDIATE: SQLite's own busy handler polls with growing sleeps and favours no one, so under
+steady writing a waiter could lose the race again and again for seconds; the gate hands the
+write lock over in turn, and SQLite's busy timeout is left to arbitrate between processes.
+
 Read-only sessions (`session_scope(..., read_only=True)`, every GET request's) refuse
 INSERT, UPDATE and DELETE on both databases: a read that then writes is exactly the
 deferred transaction that fails, so whatever a read must record goes into a short write
-transaction of its own (`app.web.deps.writer`).
+transaction of its own (`app.http.deps.writer`).
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from app.domain.errors import InvalidInput
 from app.domain.text import refusal_message, refused_in
 
 SQLITE_BEGIN_OPTION = "sqlite_begin"
+BUSY_SECONDS = 30.0
+_PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out
 READ_ONLY_OPTION = "attest_read_only"
 WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 WRITES = "attest_writes"  # Session.info key: the session's transactions take the write lock
@@ -40,19 +50,30 @@ class WriteInReadOnlySession(RuntimeError):
     """A read-only session was asked to write (a programming error, never a user's)."""
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for `url` with the pragmas and pool settings Attest relies on."""
+def make_engine(url: str, *, echo: bool = False, busy_seconds: float = BUSY_SECONDS) -> Engine:
+    """An engine for `url` with the pragmas and pool settings Attest relies on. A write waits
+    `busy_seconds` at most for another's lock (SQLite's busy timeout, PostgreSQL's
+    lock_timeout), then fails with `is_busy(error)` true: the request answers 503 "try again"."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": busy_seconds},
         )
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        _WriteGate(busy_seconds).install(engine)
+        event.listen(
+            engine, "connect", lambda connection, record: _sqlite_on_connect(connection, record, busy_seconds)
+        )
     else:
-        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={"options": f"-c lock_timeout={round(busy_seconds * 1000)}"},
+        )
     event.listen(engine, "before_cursor_execute", refuse_control_characters, retval=True)
     event.listen(engine, "before_cursor_execute", _refuse_writes_when_read_only)
     return engine
@@ -89,19 +110,82 @@ def refuse_control_characters(
     return statement, parameters
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def is_busy(error: BaseException) -> bool:
+    """True when a statement gave up waiting for another transaction's lock (SQLite "database
+    is locked", PostgreSQL lock_timeout): the same request may well succeed a moment later."""
+    original = getattr(error, "orig", error)
+    if isinstance(original, sqlite3.OperationalError):
+        return "database is locked" in str(original) or "database is busy" in str(original)
+    return getattr(original, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any, busy_seconds: float) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={round(busy_seconds * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def _sqlite_on_begin(connection: Any) -> None:
-    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+class _WriteGate:
+    """One process's SQLite writers take turns: the gate is taken before BEGIN IMMEDIATE and
+    given back when that transaction commits or rolls back (or its connection goes back to the
+    pool, whatever happened). Waiting longer than the busy timeout fails as SQLite would."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._holder: object | None = None
+        self._wait = wait_seconds
+
+    def install(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_connection: Any) -> None:
+            try:
+                commit(dbapi_connection)
+            finally:
+                self.release(dbapi_connection)
+
+        def do_rollback(dbapi_connection: Any) -> None:
+            try:
+                rollback(dbapi_connection)
+            finally:
+                self.release(dbapi_connection)
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine.pool, "checkin", lambda dbapi_connection, _record: self.release(dbapi_connection))
+
+    def _begin(self, connection: Any) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        if mode != "IMMEDIATE":
+            connection.exec_driver_sql(f"BEGIN {mode}")
+            return
+        raw = _raw(connection.connection)
+        if self._holder is not raw and not self._lock.acquire(timeout=self._wait):
+            locked = sqlite3.OperationalError("database is locked")  # what SQLite would say
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
+        self._holder = raw
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.release(raw)
+            raise
+
+    def release(self, dbapi_connection: Any) -> None:
+        raw = _raw(dbapi_connection)
+        if raw is not None and self._holder is raw:
+            self._holder = None
+            self._lock.release()
+
+
+def _raw(connection: Any) -> Any:
+    """The driver's own connection behind SQLAlchemy's pool proxy (or the connection itself)."""
+    return getattr(connection, "dbapi_connection", connection)
 
 
 def _refuse_writes_when_read_only(
@@ -112,7 +196,7 @@ def _refuse_writes_when_read_only(
     ):
         raise WriteInReadOnlySession(
             "a read-only session tried to write; write in a transaction of its own "
-            f"(app.web.deps.writer): {statement[:60]!r}"
+            f"(app.http.deps.writer): {statement[:60]!r}"
         )
 
 

@@ -1,33 +1,42 @@
-"""create_app(): routers, error handlers, middleware and static files."""
+"""create_app(): routers, error handlers, middleware and static files; configure(): what binds
+an app to one installation."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.api import approvals as approvals_api
+from app.adapters.catalogue_files import cached_library
+from app.adapters.crypto import Keys
+from app.adapters.logs import configure_logging
+from app.adapters.mail import make_mailer
+from app.adapters.storage import make_store
+from app.adapters.tracing import make_tracing
 from app.api import assessment as assessment_api
 from app.api import catalogues as catalogues_api
 from app.api import certificates as certificates_api
 from app.api import engagements as engagements_api
-from app.catalogue import cached_library
+from app.api import evidence as evidence_api
+from app.api import exports as exports_api
+from app.api import notifications as notifications_api
+from app.api import plan as plan_api
+from app.api import reviews as reviews_api
+from app.api import variations as variations_api
 from app.config import Settings, get_settings
 from app.db import make_engine
-from app.mail import make_mailer
-from app.security import Keys
-from app.storage import make_store
-from app.web.auth import csrf_guard, require_principal
-from app.web.csrf import CsrfCookieMiddleware
-from app.web.errors import UnhandledErrorMiddleware, install_error_handlers
-from app.web.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from app.http.auth import csrf_guard, require_principal
+from app.http.csrf import CsrfCookieMiddleware
+from app.http.errors import UnhandledErrorMiddleware, install_error_handlers
+from app.http.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from app.http.text_guard import refuse_control_characters
+from app.jobs import deliver_events
+from app.web.errors_page import HtmlErrorPages
 from app.web.routes import (
     account,
     admin,
-    approvals,
     assessment,
     audit,
     auth,
@@ -35,19 +44,23 @@ from app.web.routes import (
     certificates,
     engagements,
     evidence,
+    exports,
     health,
+    help,
     home,
     notifications,
+    plan,
     portfolio,
+    reviews,
+    variations,
 )
-from app.web.text_guard import refuse_control_characters
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings)
     app = FastAPI(
         title="Attest",
         version=__version__,
@@ -57,17 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         dependencies=[Depends(csrf_guard), Depends(refuse_control_characters)],
     )
-    app.state.settings = settings
-    app.state.engine = make_engine(settings.effective_database_url)
-    app.state.library = cached_library(str(Path(settings.controls_dir).resolve()))
-    app.state.keys = Keys(settings.audit_key or settings.resolved_secret_key())
-    app.state.store = make_store(settings)
-    app.state.mailer = make_mailer(settings)
-
+    configure(app, settings)
     install_error_handlers(app)
     signed_in = [Depends(require_principal)]
     app.include_router(health.router)
     app.include_router(home.router)
+    app.include_router(help.router)
     app.include_router(auth.router)
     app.include_router(account.router)
     app.include_router(admin.router)
@@ -75,17 +83,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(engagements.router)
     app.include_router(assessment.router)
     app.include_router(evidence.router)
-    app.include_router(approvals.router)
+    app.include_router(plan.router)
+    app.include_router(reviews.router)
+    app.include_router(variations.router)
+    app.include_router(exports.router)
     app.include_router(catalogues.router, dependencies=signed_in)
     app.include_router(catalogues_api.router, dependencies=signed_in)
     app.include_router(engagements_api.router)
     app.include_router(assessment_api.router)
-    app.include_router(approvals_api.router)
+    app.include_router(evidence_api.router)
+    app.include_router(plan_api.router)
+    app.include_router(reviews_api.router)
+    app.include_router(variations_api.router)
+    app.include_router(exports_api.router)
     app.include_router(certificates.router)
     app.include_router(portfolio.router)
     app.include_router(notifications.router)
     app.include_router(notifications.feed_router)
     app.include_router(certificates_api.router)
+    app.include_router(notifications_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(UnhandledErrorMiddleware)
@@ -94,3 +110,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.https)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def configure(app: FastAPI, settings: Settings) -> None:
+    """Bind `app` to one installation: its settings, database, catalogues, keys, evidence store
+    and mailer. `create_app` calls it once; the test suite calls it again to point one built app
+    at each test's own database and folders, because building the routes' models is the dearest
+    part of `create_app` (about a quarter of a second on this machine). The middleware keeps
+    what it was given at creation (body limit, cookie and HSTS flags)."""
+    app.state.settings = settings
+    app.state.engine = make_engine(
+        settings.effective_database_url, busy_seconds=settings.database_busy_seconds
+    )
+    app.state.library = cached_library(str(Path(settings.controls_dir).resolve()))
+    app.state.keys = Keys.from_settings(settings)
+    app.state.store = make_store(settings)
+    app.state.mailer = make_mailer(settings)
+    deliver_events(settings)  # each event's mail is queued once its request commits (app.services.events)
+    app.state.error_pages = HtmlErrorPages()  # the browser's error pages (app.http stays web-free)
+    app.state.tracing = make_tracing(settings)  # None unless ATTEST_TRACES_ENDPOINT is set

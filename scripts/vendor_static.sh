@@ -47,3 +47,11 @@ PY
 cp node_modules/htmx.org/dist/htmx.min.js "$h/"
 cp node_modules/htmx.org/LICENSE "$h/LICENSE"
 echo "vendored govuk-frontend $GOVUK_VERSION and htmx $HTMX_VERSION into app/static/"
+
+# axe-core for the accessibility tests only (tests/browser/test_accessibility.py): never served.
+AXE_VERSION=${AXE_VERSION:-4.14.1}
+npm install --no-audit --no-fund "axe-core@$AXE_VERSION" >/dev/null
+a="$root/tests/browser/vendor/axe-core"
+rm -rf "$a" && mkdir -p "$a"
+cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE "$a/"
+node -e 'const p=require("./node_modules/axe-core/package.json"); console.log(`axe-core ${p.version}, licence ${p.license}, from the npm registry; used by the tests only, never served.`)' > "$a/VERSION.txt"

@@ -11,11 +11,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from app.adapters.crypto import Keys, keyed_hash, totp_code
 from app.db import session_scope
+from app.http.auth import session_cookie_name, timeouts
 from app.models import Engagement, EngagementCatalogue, Organisation, OrgKind, User, utcnow
-from app.security import Keys, keyed_hash, totp_code
 from app.services import accounts, sessions
-from app.web.auth import session_cookie_name, timeouts
 
 PASSWORD = "a long test passphrase"
 _counter = itertools.count(1)

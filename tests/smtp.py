@@ -79,3 +79,14 @@ def serve() -> Iterator[Inbox]:
     controller = start(inbox)
     yield inbox
     controller.stop()
+
+
+def smtp_env(inbox: Inbox, **extra: str) -> dict[str, str]:
+    """The settings that make an `attest` process send its mail to `inbox`."""
+    return {
+        "ATTEST_MAIL_BACKEND": "smtp",
+        "ATTEST_SMTP_HOST": inbox.host,
+        "ATTEST_SMTP_PORT": str(inbox.port),
+        "ATTEST_MAIL_FROM": "Attest <noreply@attest.example>",
+        **extra,
+    }

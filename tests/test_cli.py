@@ -306,7 +306,7 @@ CRASHING_UPLOADER = """
 import sys, time
 from app.config import load_settings
 from app.db import make_engine, session_scope
-from app.storage import make_store
+from app.adapters.storage import make_store
 
 store = make_store(load_settings())
 if sys.argv[1] == "after-rename":
@@ -413,7 +413,7 @@ def failed_sign_in(base_url: str, email: str, *, forwarded_for: str = "", source
     """One wrong password, from `source`, optionally with a forged X-Forwarded-For."""
     import httpx
 
-    from app.security import Keys, keyed_hash
+    from app.adapters.crypto import Keys, keyed_hash
 
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
     form = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import clock
-from tests.smtp import Inbox, serve
+from tests.smtp import Inbox, serve, smtp_env
 from tests.test_cli import run
 
 
@@ -20,13 +20,7 @@ def smtp_server() -> Iterator[Inbox]:
 
 
 def test_remind_sends_demo_reminders_once_over_smtp(tmp_path: Path, smtp_server: Inbox) -> None:
-    env = {
-        "ATTEST_MAIL_BACKEND": "smtp",
-        "ATTEST_SMTP_HOST": smtp_server.host,
-        "ATTEST_SMTP_PORT": str(smtp_server.port),
-        "ATTEST_MAIL_FROM": "Attest <noreply@attest.example>",
-        "ATTEST_BASE_URL": "https://attest.example",
-    }
+    env = smtp_env(smtp_server, ATTEST_BASE_URL="https://attest.example")
     assert run(tmp_path, "db", "upgrade").returncode == 0
     assert run(tmp_path, "demo", "--json").returncode == 0
     first = run(tmp_path, "remind", "--json", **env)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.mail import ConsoleMailer, Message, SmtpMailer, absolute, make_mailer, render
+from app.adapters.mail import ConsoleMailer, Message, SmtpMailer, absolute, make_mailer, render
 from tests.conftest import make_settings
 from tests.smtp import Inbox, password_check, serve, start
 

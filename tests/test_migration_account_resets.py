@@ -10,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from app import migrate
+from app.adapters.crypto import Keys
 from app.db import session_scope
 from app.models import utcnow
-from app.security import Keys
 from app.services import accounts
 
 

@@ -1,26 +1,25 @@
-"""Assessment API: create engagements, scoping, responses, evidence upload/download, readiness."""
+"""Assessment API: scoping, responses (and applying one to mapped controls), readiness.
+
+Each handler gets the engagement from a load-or-refuse dependency (app.http.loaders), calls
+the same service function as the page, commits once and serialises. A handler with a second path
+parameter still names `engagement_id` first, so the schema lists them in the order of the path."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from app import clock
-from app.api.bodies import EngagementOut, EvidenceForm, EvidenceOut, ResponseOut
+from app.api.bodies import Out, ResponseOut
 from app.api.dates import WindowDate
-from app.api.engagements import engagement_json
-from app.api.schema import UPLOAD, ApiRoute, responses_for
-from app.domain.access import Action
-from app.domain.errors import Forbidden
+from app.api.schema import ApiRoute
+from app.http import auth
+from app.http.deps import LibraryDep, SessionDep
+from app.http.loaders import EngagementToAnswer, EngagementToView
 from app.services import engagements, readiness, responses
-from app.web import auth
-from app.web.deps import LibraryDep, SessionDep
-from app.web.loaders import engagement_for
-from app.web.routes.evidence import download, receive_upload
 
 router = APIRouter(
     prefix="/api",
@@ -28,27 +27,14 @@ router = APIRouter(
     dependencies=[Depends(auth.require_principal)],
     route_class=ApiRoute,
 )
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"multipart/form-data": {"schema": EvidenceForm.model_json_schema()}},
-    }
-}
-
-
-class EngagementIn(BaseModel):
-    reference: str = Field(max_length=64)
-    title: str = Field(max_length=300)
-    buyer_org_id: str = Field(max_length=32)
-    supplier_org_id: str = Field(max_length=32)
-    effective_date: WindowDate
-    workflow_profile: Literal["schedule-2-4", "call-off-schedule-7"]
-    catalogue_ids: list[str] = Field(min_length=1, max_length=20)
-    jurisdiction: Literal["england-and-wales", "scotland", "northern-ireland"] = "england-and-wales"
 
 
 class ScopingIn(BaseModel):
     answers: dict[str, bool]
+
+
+class ScopingOut(Out):
+    answers: dict[str, bool] = Field(description="Every answer the engagement has, by question id")
 
 
 class ResponseIn(BaseModel):
@@ -61,87 +47,105 @@ class ResponseIn(BaseModel):
     expected_version: int | None = Field(default=None, ge=0)
 
 
-@router.post(
-    "/engagements",
-    name="api:create-engagement",
-    status_code=201,
-    response_model=EngagementOut,
-    responses=responses_for(409),
-)
-def create_engagement(
-    request: Request,
-    body: EngagementIn,
-    db: SessionDep,
-    library: LibraryDep,
-    principal: auth.CurrentPrincipal,
-) -> JSONResponse:
-    """Create an engagement (administrator, or buyer advisor for their own organisation)."""
-    if not auth.can_act(principal, Action.CREATE_ENGAGEMENT):
-        auth.record_denied(
-            request, db, principal, "engagement_created", object_type="engagement", object_id=""
-        )
-        raise Forbidden("Only administrators and buyer advisors create engagements.")
-    data = body.model_dump()
-    data["effective_date"] = body.effective_date.isoformat()
-    engagement = engagements.create(db, library, principal.actor, **data)
-    auth.record(
-        request,
-        db,
-        principal,
-        "engagement_created",
-        object_type="engagement",
-        object_id=engagement.id,
-        engagement_id=engagement.id,
-    )
-    db.commit()
-    return JSONResponse(engagement_json(engagement, sorted(body.catalogue_ids)), status_code=201)
+class ApplyMappedIn(BaseModel):
+    targets: list[str] = Field(min_length=1, max_length=50, description="Mapped control ids")
 
 
-@router.put("/engagements/{engagement_id}/scoping", name="api:scoping")
+class AppliedOut(Out):
+    control_id: str
+    targets: list[str] = Field(description="The controls the answer and its evidence links went to")
+
+
+class ScoreOut(Out):
+    id: str
+    title: str
+    score: float
+    earned: float
+    possible: int
+    counts: dict[str, int]
+
+
+class CatalogueScoreOut(ScoreOut):
+    sections: list[ScoreOut]
+
+
+class BlockerOut(Out):
+    control_id: str = Field(description="The gate control it is, or that stands for it (empty: none)")
+    catalogue_id: str
+    title: str
+    reason: str
+    clause: str = Field(description="The one clause that creates it")
+    kind: Literal["control", "certificate", "isas", "register_entry"]
+    message: str = Field(description="What the readiness `reasons` say: one list")
+
+
+class ExpiringOut(Out):
+    evidence_id: str
+    title: str
+    expires_on: date
+    days_left: int
+    control_ids: list[str]
+
+
+class ControlScoreOut(Out):
+    control_id: str
+    catalogue_id: str
+    section_id: str
+    title: str
+    gate: bool
+    weight: int
+    credit: float
+    earned: float
+    status: str = Field(description="A response status, `unanswered` or `out_of_scope`")
+    reason: str
+
+
+class ReadinessOut(Out):
+    score: float
+    earned: float
+    possible: int
+    counts: dict[str, int]
+    blockers: list[BlockerOut]
+    expiring: list[ExpiringOut]
+    expired: list[ExpiringOut]
+    catalogues: list[CatalogueScoreOut]
+    controls: list[ControlScoreOut]
+    may_process_buyer_data: bool
+    reasons: list[str] = Field(description="Why buyer data may not be processed (empty when it may)")
+
+
+@router.put("/engagements/{engagement_id}/scoping", name="api:scoping", response_model=ScopingOut)
 def put_scoping(
-    request: Request,
-    engagement_id: str,
+    engagement: EngagementToAnswer,
     body: ScopingIn,
     db: SessionDep,
     library: LibraryDep,
-    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> dict[str, Any]:
     """Answer scoping questions (supplier); unanswered questions count as yes."""
-    engagement = engagement_for(request, db, principal, engagement_id, Action.ANSWER_CONTROL)
-    engagements.set_scoping(db, library, engagement, principal.actor, body.answers)
-    auth.record(
-        request,
-        db,
-        principal,
-        "scoping_answered",
-        object_type="engagement",
-        object_id=engagement.id,
-        engagement_id=engagement.id,
-        details=body.answers,
-    )
+    answers = engagements.set_scoping(db, library, engagement, caller, body.answers)
     db.commit()
-    return {"answers": engagements.scoping_answers(db, engagement.id)}
+    return {"answers": answers}
 
 
 @router.put(
     "/engagements/{engagement_id}/responses/{control_id}", name="api:response", response_model=ResponseOut
 )
 def put_response(
-    request: Request,
     engagement_id: str,
     control_id: str,
+    engagement: EngagementToAnswer,
     body: ResponseIn,
     db: SessionDep,
     library: LibraryDep,
-    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> dict[str, Any]:
     """Set the supplier's response to one control; `expected_version` guards against lost updates."""
-    engagement = engagement_for(request, db, principal, engagement_id, Action.ANSWER_CONTROL)
-    row = responses.set_response(
+    row = responses.save_response(
         db,
         library,
         engagement,
-        principal.actor,
+        caller,
         control_id,
         responses.ResponseInput(
             status=body.status,
@@ -153,80 +157,32 @@ def put_response(
             expected_version=body.expected_version,
         ),
     )
-    auth.record(
-        request,
-        db,
-        principal,
-        "response_saved",
-        object_type="control",
-        object_id=control_id,
-        engagement_id=engagement.id,
-        details={"status": row.status, "version": row.version},
-    )
     db.commit()
     return {"control_id": control_id, "version": row.version, **responses.snapshot(row)}
 
 
 @router.post(
-    "/engagements/{engagement_id}/evidence",
-    name="api:upload-evidence",
-    status_code=201,
-    response_model=EvidenceOut,
-    responses=UPLOAD,
-    openapi_extra=UPLOAD_BODY,
+    "/engagements/{engagement_id}/responses/{control_id}/apply-mapped",
+    name="api:apply-mapped",
+    response_model=AppliedOut,
 )
-async def upload_evidence(
-    request: Request,
+def apply_mapped(
     engagement_id: str,
+    control_id: str,
+    engagement: EngagementToAnswer,
+    body: ApplyMappedIn,
     db: SessionDep,
     library: LibraryDep,
-    principal: auth.CurrentPrincipal,
-) -> JSONResponse:
-    """Multipart upload: `file`, `title`, `kind`, `marking`, `effective_on`, `expires_on`, `control_ids`
-    (repeated). Streamed to the store while hashed; 413 over the size limit, 415 for refused types."""
-    engagement = engagement_for(request, db, principal, engagement_id, Action.UPLOAD_EVIDENCE)
-    row = await receive_upload(request, db, library, principal, engagement)
-    return JSONResponse(
-        {
-            "id": row.id,
-            "sha256": row.sha256,
-            "size": row.size,
-            "media_type": row.media_type,
-            "title": row.title,
-            "kind": row.kind,
-            "marking": row.marking,
-            "file_name": row.file_name,
-            "version": row.version,
-            "effective_on": row.effective_on.isoformat() if row.effective_on else None,
-            "expires_on": row.expires_on.isoformat() if row.expires_on else None,
-        },
-        status_code=201,
-    )
-
-
-@router.get(
-    "/evidence/{evidence_id}/content",
-    name="api:evidence-content",
-    response_class=Response,
-    responses={200: {"description": "The file's bytes, with its media type", "content": {"*/*": {}}}},
-)
-def evidence_content(
-    request: Request, evidence_id: str, db: SessionDep, principal: auth.CurrentPrincipal, inline: bool = False
-) -> Response:
-    """Download evidence (authorised and audited before any byte is sent)."""
-    return download(request, evidence_id, db, principal, inline)
-
-
-@router.get("/engagements/{engagement_id}/readiness", name="api:readiness")
-def get_readiness(
-    request: Request,
-    engagement_id: str,
-    db: SessionDep,
-    library: LibraryDep,
-    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> dict[str, Any]:
+    """Copy this control's answer and evidence links to mapped controls: only along `equivalent`,
+    or from a covering control to the one it covers (422 for any other target)."""
+    applied = responses.apply_to_mapped(db, library, engagement, caller, control_id, body.targets)
+    db.commit()
+    return {"control_id": control_id, "targets": applied}
+
+
+@router.get("/engagements/{engagement_id}/readiness", name="api:readiness", response_model=ReadinessOut)
+def get_readiness(engagement: EngagementToView, db: SessionDep, library: LibraryDep) -> dict[str, object]:
     """Readiness with counts, blockers, expiring evidence and the breakdown to every control."""
-    engagement = engagement_for(request, db, principal, engagement_id)
-    result = readiness.engagement_readiness(db, library, engagement, today=clock.today())
-    may = readiness.may_process(db, engagement, result, today=clock.today())
-    return {**result.to_dict(), "may_process_buyer_data": may.allowed, "reasons": list(may.reasons)}
+    return readiness.readiness_of(db, library, engagement, today=clock.today()).to_dict()

@@ -32,8 +32,8 @@ ChangeEvent = Literal["a", "b", "c", "d", "e", "f", "g", "h", "i", "certificatio
 CertificateState = Literal["current", "expiring", "expired", "withdrawn"]
 Provider = Literal["CHECK", "CREST"]
 CatalogueKind = Literal["contract", "framework"]
-DeadlineState = Literal["met", "due", "overdue"]
-Party = Literal["supplier", "buyer"]
+DeadlineState = Literal["met", "due", "overdue", "passed"]  # app.domain.deadlines.STATES
+Party = Literal["supplier", "buyer", "joint"]  # app.domain.deadlines.PARTIES
 Outcome = Literal["approve", "reject"]
 Consequence = Literal["dispute", "material_default"]
 GapTarget = Literal["control", "risks", "incident", "roles"]
@@ -67,6 +67,7 @@ class EngagementOut(Out):
     effective_date: date
     workflow_profile: WorkflowProfile
     jurisdiction: Jurisdiction
+    call_off_form: Literal["short", "long"]
     catalogue_ids: list[str]
 
 
@@ -148,6 +149,9 @@ class DecisionOut(Out):
     advisor_name: str
     advisor_role: str
     decided_on: date
+    outstanding: list[str] = Field(
+        description="The blockers the advisor acknowledged as outstanding conditions when approving"
+    )
 
 
 class SubmissionOut(Out):
@@ -321,6 +325,10 @@ class ControlOut(Out):
     guidance: str
     source: str
     clauses: list[str]
+    short_form_clauses: list[str] = Field(
+        default_factory=list,
+        description="Call Off Schedule 7 only: the short form's paragraphs for the same duty (empty: none)",
+    )
     evidence: str
     evidence_required: bool
     criticality: Criticality

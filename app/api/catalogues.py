@@ -10,12 +10,12 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.adapters.oscal import export_catalogue
 from app.api.bodies import CatalogueOut, CatalogueSummaryOut, ControlOut, SearchOut
 from app.api.schema import ApiRoute, responses_for
 from app.domain.catalogue import Catalogue, Control, Library
 from app.domain.errors import NotFound
-from app.oscal import export_catalogue
-from app.web.deps import LibraryDep
+from app.http.deps import LibraryDep
 
 router = APIRouter(prefix="/api", tags=["catalogues"], route_class=ApiRoute)
 CACHED = responses_for(304)  # cached_json answers 304 to a matching If-None-Match
@@ -59,6 +59,7 @@ def control_json(control: Control, library: Library) -> dict[str, Any]:
         "guidance": control.guidance,
         "source": control.source,
         "clauses": list(control.clauses),
+        "short_form_clauses": list(control.short_form_clauses),
         "evidence": control.evidence,
         "evidence_required": control.evidence_required,
         "criticality": control.criticality.value,

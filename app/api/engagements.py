@@ -1,20 +1,22 @@
-"""Engagement API: the engagements the caller may see (more arrives with assessments)."""
+"""Engagement API: the engagements the caller may see, one engagement, creating one, and who I am."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from app.api.bodies import EngagementOut, MeOut
-from app.api.schema import ApiRoute
-from app.domain.access import Action
-from app.domain.errors import NotFound
+from app.api.dates import WindowDate
+from app.api.schema import ApiRoute, responses_for
+from app.http import auth
+from app.http.deps import LibraryDep, SessionDep
+from app.http.loaders import EngagementToView
 from app.models import Engagement
 from app.services import engagements
-from app.web import auth
-from app.web.deps import SessionDep
 
 router = APIRouter(
     prefix="/api",
@@ -22,6 +24,21 @@ router = APIRouter(
     dependencies=[Depends(auth.require_principal)],
     route_class=ApiRoute,
 )
+
+
+class EngagementIn(BaseModel):
+    reference: str = Field(max_length=64)
+    title: str = Field(max_length=300)
+    buyer_org_id: str = Field(max_length=32)
+    supplier_org_id: str = Field(max_length=32)
+    effective_date: WindowDate
+    workflow_profile: Literal["schedule-2-4", "call-off-schedule-7"]
+    catalogue_ids: list[str] = Field(min_length=1, max_length=20)
+    jurisdiction: Literal["england-and-wales", "scotland", "northern-ireland"] = "england-and-wales"
+    call_off_form: Literal["short", "long"] = Field(
+        default="long",
+        description="Call Off Schedule 7 only: the form the contract uses (deadlines cite its paragraphs)",
+    )
 
 
 def engagement_json(engagement: Engagement, catalogue_ids: list[str]) -> dict[str, Any]:
@@ -34,6 +51,7 @@ def engagement_json(engagement: Engagement, catalogue_ids: list[str]) -> dict[st
         "effective_date": engagement.effective_on.isoformat(),
         "workflow_profile": engagement.workflow_profile,
         "jurisdiction": engagement.jurisdiction,
+        "call_off_form": str(engagement.call_off_form),
         "catalogue_ids": catalogue_ids,
     }
 
@@ -47,25 +65,30 @@ def list_engagements(db: SessionDep, principal: auth.CurrentPrincipal) -> list[d
     ]
 
 
+@router.post(
+    "/engagements",
+    name="api:create-engagement",
+    status_code=201,
+    response_model=EngagementOut,
+    responses=responses_for(409),
+)
+def create_engagement(
+    request: Request, body: EngagementIn, db: SessionDep, library: LibraryDep, caller: auth.CurrentCaller
+) -> JSONResponse:
+    """Create an engagement (administrator, or buyer advisor for their own organisation; anyone
+    else is refused with 403)."""
+    data = body.model_dump()
+    data["effective_date"] = body.effective_date.isoformat()
+    engagement = engagements.create(db, library, caller, **data)
+    db.commit()
+    return JSONResponse(engagement_json(engagement, sorted(body.catalogue_ids)), status_code=201)
+
+
 @router.get("/engagements/{engagement_id}", name="api:engagement", response_model=EngagementOut)
-def show_engagement(
-    request: Request, engagement_id: str, db: SessionDep, principal: auth.CurrentPrincipal
-) -> dict[str, Any]:
+def show_engagement(engagement: EngagementToView, db: SessionDep) -> dict[str, Any]:
     """One engagement; someone else's answers 404 (and the attempt is audited)."""
-    engagement = db.get(Engagement, engagement_id)
-    if engagement is None:
-        raise NotFound("No such engagement.")
-    auth.authorise(
-        request,
-        db,
-        principal,
-        Action.VIEW_ENGAGEMENT,
-        engagements.parties(engagement),
-        object_type="engagement",
-        object_id=engagement_id,
-        engagement_id=engagement_id,
-    )
-    return engagement_json(engagement, engagements.catalogue_ids(db, engagement.id))
+    found = engagements.summary(db, engagement)
+    return engagement_json(found.engagement, found.catalogue_ids)
 
 
 @router.get("/me", name="api:me", tags=["accounts"], response_model=MeOut)

@@ -1,6 +1,6 @@
 """What the OpenAPI schema says every /api operation can answer, declared in one place.
 
-Every error has the body `app.web.errors.error_response` sends, `{"error": {"code",
+Every error has the body `app.http.errors.error_response` sends, `{"error": {"code",
 "message", "details"}}`, including 422 (Attest replaces FastAPI's validation body). The
 statuses follow from the route: every operation can answer 401, 404, 422 and 500; an
 unsafe method adds 403 (CSRF, or a role that may not) and 413 (body over the limit); a
@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain import errors as domain_errors
-from app.web.errors import CODE_BY_STATUS
+from app.http.errors import CODE_BY_STATUS
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

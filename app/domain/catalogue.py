@@ -10,8 +10,21 @@ Rules checked by `validate` (and so at start-up and in the tests):
 - every control names an existing section, at least one source clause, a source
   reference and an evidence expectation;
 - every clause in a catalogue's source index is covered by at least one control;
-- every mapping target exists, in another catalogue;
-- every scoping condition names a known scoping question.
+- every mapping target exists, in another catalogue, and each pair of controls is
+  mapped once (on one side, with one relation);
+- every scoping condition names a known scoping question;
+- short-form paragraphs (below) are in the catalogue's short-form index, and every
+  paragraph of that index has a control.
+
+A contract that comes in two forms keeps one catalogue. Call Off Schedule 7 (seed 002)
+has a short form (paragraphs 1 to 5) and a long form (paragraphs 1 to 9, with Annex 1).
+The catalogue follows the long form: `clauses` are long-form numbers (``body-4.1``)
+or Annex 1 numbers (``3.2``). `short_form_clauses` gives, for a long-form duty, the
+short-form paragraph that places the same duty or its short-form part (long form 4.1
+and 4.3, the plan and its approval, are short form 4.1.1, 4.3.1 and 4.3.2), and is
+empty where the short form has no such duty (the ISMS of long form paragraph 3).
+The catalogue's `short_form_source_clauses` lists every short-form paragraph that
+places a duty on the supplier, so each is answered by some control.
 
 Criticality ``information`` marks a clause that is not a supplier duty: a buyer's
 selection preference (CPS Security Policy 1.4), a background fact (2.2) or a
@@ -94,6 +107,7 @@ class Control:
     aliases: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     mappings: tuple[Mapping, ...] = ()
+    short_form_clauses: tuple[str, ...] = ()  # the same duty's paragraphs in a short form
 
     @property
     def is_gate(self) -> bool:
@@ -134,6 +148,7 @@ class Catalogue:
     source_clauses: tuple[str, ...]
     sections: tuple[Section, ...]
     updated: date | None = None
+    short_form_source_clauses: tuple[str, ...] = ()  # supplier duties of a short form, if any
 
     @property
     def controls(self) -> tuple[Control, ...]:
@@ -242,16 +257,48 @@ def validate(catalogues: Iterable[Catalogue], questions: Iterable[ScopingQuestio
         for clause in cat.source_clauses:
             if clause not in covered:
                 problems.append(f"{cat.id}: source_clauses: clause {clause!r} has no control")
+        problems.extend(_short_form_problems(cat))
+    problems.extend(_mapping_problems(cats, owner))
+    return problems
+
+
+def _short_form_problems(cat: Catalogue) -> list[str]:
+    index = set(cat.short_form_source_clauses)
+    problems = [
+        f"{cat.id}: control {control.id}: short_form_clauses: {clause!r} is not in the "
+        "catalogue's short_form_source_clauses"
+        for control in cat.controls
+        for clause in control.short_form_clauses
+        if clause not in index
+    ]
+    answered = {clause for c in cat.controls for clause in c.short_form_clauses}
+    problems.extend(
+        f"{cat.id}: short_form_source_clauses: clause {clause!r} has no control"
+        for clause in cat.short_form_source_clauses
+        if clause not in answered
+    )
+    return problems
+
+
+def _mapping_problems(cats: list[Catalogue], owner: dict[str, str]) -> list[str]:
+    problems: list[str] = []
+    declared: dict[frozenset[str], str] = {}
     for cat in cats:
         for control in cat.controls:
+            where = f"{cat.id}: control {control.id}: mappings"
             for m in control.mappings:
                 target_cat = owner.get(m.target)
                 if target_cat is None:
-                    problems.append(f"{cat.id}: control {control.id}: mappings: unknown target {m.target!r}")
-                elif target_cat == cat.id:
+                    problems.append(f"{where}: unknown target {m.target!r}")
+                    continue
+                if target_cat == cat.id:
+                    problems.append(f"{where}: {m.target!r} is in the same catalogue")
+                pair = frozenset((control.id, m.target))
+                if pair in declared:
                     problems.append(
-                        f"{cat.id}: control {control.id}: mappings: {m.target!r} is in the same catalogue"
+                        f"{where}: {m.target!r} is already mapped on {declared[pair]}; declare a pair once"
                     )
+                declared.setdefault(pair, control.id)
     return problems
 
 

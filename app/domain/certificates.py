@@ -1,4 +1,5 @@
-"""Certificates: what a valid entry looks like, when one is current, and the certification gates.
+"""Certificates: what a valid entry looks like, when one is current, and what each Certification
+Requirement of Schedule 2.4 para 6 asks of each holder.
 
 Entry rules (checked when a certificate is added or edited):
 
@@ -19,16 +20,19 @@ Entry rules (checked when a certificate is added or edited):
 State on a given day: "withdrawn" once withdrawn; "expired" from its expiry date on; "expiring"
 when it expires within 30 days; otherwise "current" (no expiry date: current).
 
-Gates (a certificate counts only when current or expiring, i.e. not expired or withdrawn):
+The Certification Requirements (`REQUIREMENTS`, Schedule 2.4 para 6 and nothing else; one
+clause each). A certificate meets one when it is of a scheme the requirement accepts, held by
+the holder itself, and neither expired nor withdrawn on the day:
 
-- the supplier holds ISO/IEC 27001 (Schedule 2.4 para 6.1(a); CPS Security Policy 1.6) and
-  Cyber Essentials Plus (para 6.1(b); CPS Security Policy 1.5, 1.6);
-- each Higher Risk Sub-contractor holds ISO/IEC 27001 or Cyber Essentials Plus (para 6.2);
-- each Medium Risk Sub-contractor holds at least Cyber Essentials (para 6.3; Plus also counts);
-- the supplier has an IT Health Check by a CHECK or CREST provider on record (paras 4.2(a), 7.1).
+- the supplier: ISO/IEC 27001 (para 6.1(a)) and Cyber Essentials Plus (para 6.1(b));
+- each Higher Risk Sub-contractor: ISO/IEC 27001 or Cyber Essentials Plus (para 6.2);
+- each Medium Risk Sub-contractor: at least Cyber Essentials, Plus also counts; ISO/IEC 27001
+  does not, being another scheme (para 6.3).
 
-Each unmet gate is a blocker named with the holder, the scheme, why (missing, or expired on a
-date) and the clause.
+Which of these bind an engagement, and whether one is a precondition for processing buyer data,
+is the engagement's contract's to say: app.domain.gates declares that per workflow profile and
+catalogue, with the IT Health Check (para 4.2(a)) and the CPS Security Policy's own requirements.
+`shortfall` names what a holder lacks against one requirement: missing, or expired on a date.
 
 Months are added with app.domain.dates.add_months, which saturates at 31 December 9999, so a
 certificate stored with an extreme date never makes a page or a reminder run fail.
@@ -75,7 +79,35 @@ TIER_LABELS = {
 }
 ITHC_PROVIDERS = ("CHECK", "CREST")
 VALIDITY_MONTHS = {Scheme.CYBER_ESSENTIALS: 12, Scheme.CYBER_ESSENTIALS_PLUS: 12, Scheme.ISO27001: 36}
-STATES = ("current", "expiring", "expired", "withdrawn")
+
+
+class CertificateState(StrEnum):
+    """A certificate's state on a given day (`state_on`)."""
+
+    CURRENT = "current"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class Coverage(StrEnum):
+    """How a required certificate stands for one holder (the portfolio): the state of the best
+    certificate that meets it (withdrawn ones do not), or missing when none does."""
+
+    CURRENT = "current"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    MISSING = "missing"
+
+
+STATES: tuple[CertificateState, ...] = tuple(CertificateState)
+
+
+def coverage(best: CertificateState | None) -> Coverage:
+    """The coverage given by the best matching certificate's state (None: nothing on record)."""
+    if best is None or best is CertificateState.WITHDRAWN:
+        return Coverage.MISSING
+    return Coverage(best.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +172,16 @@ def check_entry(entry: Entry, *, today: date, basic_ce_issued: Sequence[date] = 
     return problems
 
 
-def state_on(expires_on: date | None, today: date, *, withdrawn: bool = False) -> str:
+def state_on(expires_on: date | None, today: date, *, withdrawn: bool = False) -> CertificateState:
     if withdrawn:
-        return "withdrawn"
+        return CertificateState.WITHDRAWN
     if expires_on is None:
-        return "current"
+        return CertificateState.CURRENT
     if today >= expires_on:
-        return "expired"
-    return "expiring" if (expires_on - today).days <= EXPIRING_WITHIN_DAYS else "current"
+        return CertificateState.EXPIRED
+    if (expires_on - today).days <= EXPIRING_WITHIN_DAYS:
+        return CertificateState.EXPIRING
+    return CertificateState.CURRENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +195,26 @@ class Holder:
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """A certificate on record, as the gates see it."""
+    """A certificate on record, as the requirements see it."""
 
     holder_key: str
     scheme: Scheme
     expires_on: date | None
     withdrawn: bool = False
+    number: str = ""
+    body: str = ""
+
+    def counts_on(self, today: date) -> bool:
+        """It meets a requirement on `today`: neither withdrawn nor expired (expiring still counts)."""
+        return not self.withdrawn and state_on(self.expires_on, today) is not CertificateState.EXPIRED
+
+    def describe(self) -> str:
+        """How a page names it: scheme, number, body or provider, and expiry."""
+        parts = [SCHEME_LABELS[self.scheme]]
+        if self.number:
+            parts.append(self.number)
+        text = " ".join(parts) + (f" ({self.body})" if self.body else "")
+        return text + (f", expires {self.expires_on.isoformat()}" if self.expires_on else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +223,13 @@ class Requirement:
     clause: str
 
 
-SUPPLIER_REQUIREMENTS = (
-    Requirement((Scheme.ISO27001,), "Schedule 2.4 para 6.1(a); CPS Security Policy 1.6"),
-    Requirement((Scheme.CYBER_ESSENTIALS_PLUS,), "Schedule 2.4 para 6.1(b); CPS Security Policy 1.5, 1.6"),
-    Requirement((Scheme.IT_HEALTH_CHECK,), "Schedule 2.4 paras 4.2(a), 7.1"),
-)
+# The Certification Requirements of Schedule 2.4 para 6, by tier (one clause each). The IT Health
+# Check (para 4.2(a)) is no Certification Requirement: app.domain.gates declares it.
 REQUIREMENTS: dict[Tier, tuple[Requirement, ...]] = {
-    Tier.SUPPLIER: SUPPLIER_REQUIREMENTS,
+    Tier.SUPPLIER: (
+        Requirement((Scheme.ISO27001,), "Schedule 2.4 para 6.1(a)"),
+        Requirement((Scheme.CYBER_ESSENTIALS_PLUS,), "Schedule 2.4 para 6.1(b)"),
+    ),
     Tier.HIGHER_RISK: (
         Requirement((Scheme.ISO27001, Scheme.CYBER_ESSENTIALS_PLUS), "Schedule 2.4 para 6.2"),
     ),
@@ -191,44 +239,49 @@ REQUIREMENTS: dict[Tier, tuple[Requirement, ...]] = {
 }
 
 
+def requirement_label(schemes: Sequence[Scheme]) -> str:
+    """What a requirement asks for, in words ("ISO/IEC 27001 or Cyber Essentials Plus")."""
+    if tuple(schemes) == (Scheme.IT_HEALTH_CHECK,):
+        return "IT Health Check by a CHECK or CREST provider"
+    return " or ".join(SCHEME_LABELS[s] for s in schemes)
+
+
 @dataclass(frozen=True, slots=True)
 class Blocker:
+    """What one holder lacks against one requirement, with the clause that asks for it."""
+
     holder: str
     schemes: tuple[Scheme, ...]
     clause: str
     expired_on: date | None  # None: nothing on record
 
     @property
-    def message(self) -> str:
-        names = " or ".join(SCHEME_LABELS[s] for s in self.schemes)
-        noun = (
-            "IT Health Check by a CHECK or CREST provider"
-            if self.schemes == (Scheme.IT_HEALTH_CHECK,)
-            else (f"{names} certificate")
-        )
+    def reason(self) -> str:
+        noun = requirement_label(self.schemes)
+        if self.schemes != (Scheme.IT_HEALTH_CHECK,):
+            noun += " certificate"
         if self.expired_on is None:
-            return f"No current {noun} on record for {self.holder} ({self.clause})"
-        on = self.expired_on.isoformat()
-        return f"{noun[0].upper()}{noun[1:]} for {self.holder} expired on {on} ({self.clause})"
+            return f"No current {noun} on record for {self.holder}"
+        return f"{noun[0].upper()}{noun[1:]} for {self.holder} expired on {self.expired_on.isoformat()}"
+
+    @property
+    def message(self) -> str:
+        return f"{self.reason} ({self.clause})"
 
 
-def gates(holders: Iterable[Holder], held: Iterable[Held], today: date) -> list[Blocker]:
-    """Every certification gate not met on `today`, supplier first, in a stable order."""
-    by_holder: dict[str, list[Held]] = {}
-    for item in held:
-        by_holder.setdefault(item.holder_key, []).append(item)
-    blockers: list[Blocker] = []
-    ordered = sorted(holders, key=lambda h: (h.tier is not Tier.SUPPLIER, h.name.lower()))
-    for holder in ordered:
-        mine = by_holder.get(holder.key, [])
-        for requirement in REQUIREMENTS[holder.tier]:
-            matching = [h for h in mine if h.scheme in requirement.schemes and not h.withdrawn]
-            if any(state_on(h.expires_on, today) != "expired" for h in matching):
-                continue
-            expired = [h.expires_on for h in matching if h.expires_on is not None]
-            blockers.append(
-                Blocker(
-                    holder.name, requirement.schemes, requirement.clause, max(expired) if expired else None
-                )
-            )
-    return blockers
+def matching(schemes: Sequence[Scheme], holder: Holder, held: Iterable[Held], today: date) -> list[Held]:
+    """The holder's certificates of one of `schemes` that count on `today`, longest-lived first."""
+    found = [h for h in held if h.holder_key == holder.key and h.scheme in schemes and h.counts_on(today)]
+    return sorted(found, key=lambda h: h.expires_on or date.max, reverse=True)
+
+
+def shortfall(
+    schemes: Sequence[Scheme], clause: str, holder: Holder, held: Iterable[Held], today: date
+) -> Blocker | None:
+    """None when the holder has a certificate of one of `schemes` that counts on `today`; else
+    what it lacks: nothing on record, or (the latest expiry among its expired ones) expired."""
+    mine = [h for h in held if h.holder_key == holder.key and h.scheme in schemes and not h.withdrawn]
+    if any(h.counts_on(today) for h in mine):
+        return None
+    expired = [h.expires_on for h in mine if h.expires_on is not None]
+    return Blocker(holder.name, tuple(schemes), clause, max(expired) if expired else None)

@@ -1,6 +1,6 @@
 """Expected outcomes that are not successes. They know nothing of HTTP.
 
-`app.web.errors` maps each class to a status code in one place.
+`app.http.errors` maps each class to a status code in one place.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Refusal(AttestError):
     """A refusal the HTTP layer records as a `denied` audit event before answering.
 
     Services raise it (as `Refused` or `Denied`) where the rule is applied; the one handler in
-    `app.web.errors` writes the event in a short transaction of its own, because the request's
+    `app.http.errors` writes the event in a short transaction of its own, because the request's
     transaction rolls back with the failure.
     """
 

@@ -1,7 +1,7 @@
 """Readiness: how far an engagement is from meeting its controls, and what still blocks it.
 
-Rule (product brief "Readiness"; gates from Schedule 2.4 paras 4.2 and 6.1-6.3, which
-require an IT Health Check and current certificates before buyer data is processed).
+Rule (product brief "Readiness"; which gates bind an engagement, and the contract preconditions
+beside them, come from the engagement's own contract: app.domain.gates).
 Readiness is computed from answers and evidence every time, never stored as the truth,
 and every point of it belongs to exactly one control (`Readiness.controls`).
 
@@ -19,7 +19,11 @@ For each control:
   unless its status is ``met`` and, when the catalogue expects evidence, at least one
   current item is linked. The blocker says why: unanswered, not met, partially met,
   not applicable (a gate must be met), no current evidence, or evidence expired on
-  DATE (the latest expiry among its expired items).
+  DATE (the latest expiry among its expired items), and names the control's clause.
+  A gate that stands for certificate preconditions (`register` set, app.domain.gates) is
+  decided by the certificate register instead: met when the register meets every one of
+  them (status ``met``, the reason names the certificates), and otherwise no blocker of
+  its own, because each open precondition is a blocker already, with its clause.
 - Any other control: weight 2 if ``high``, else 1.
   - ``not_applicable`` with a non-blank justification leaves the denominator
     (weight 0), counted as ``not_applicable``.
@@ -115,6 +119,18 @@ class ControlInput:
     status: Status | None
     justification: str
     evidence: tuple[EvidenceItem, ...]
+    clause: str = ""  # the clause the control transcribes, named by its blocker
+    register: RegisterCheck | None = None  # gates only: what the certificate register says
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterCheck:
+    """What the certificate register says about a gate that stands for certificate
+    preconditions: met (`detail` names the certificates) or not (`detail` says what is open;
+    the preconditions' own blockers name it)."""
+
+    met: bool
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,16 +167,33 @@ class ControlScore:
         }
 
 
+class BlockerKind(StrEnum):
+    """What a blocker is: a gate control, or a precondition of the contract (app.domain.gates)."""
+
+    CONTROL = "control"
+    CERTIFICATE = "certificate"
+    ISAS = "isas"
+    REGISTER_ENTRY = "register_entry"
+
+
 @dataclass(frozen=True, slots=True)
 class Blocker:
+    """One reason buyer data may not be processed, with the one clause that creates it. A
+    precondition's blocker names the gate control that stands for it in the engagement, if any."""
+
     control_id: str
     catalogue_id: str
     title: str
     reason: str
+    clause: str = ""
+    kind: BlockerKind = BlockerKind.CONTROL
 
     @property
     def message(self) -> str:
-        return f"{self.control_id} {self.title}: {self.reason}"
+        text = self.reason
+        if self.kind is BlockerKind.CONTROL:
+            text = f"{self.control_id} {self.title}: {text}"
+        return f"{text} ({self.clause})" if self.clause else text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +201,8 @@ class Blocker:
             "catalogue_id": self.catalogue_id,
             "title": self.title,
             "reason": self.reason,
+            "clause": self.clause,
+            "kind": self.kind.value,
             "message": self.message,
         }
 
@@ -379,10 +414,14 @@ def _score(c: ControlInput, today: date) -> tuple[ControlScore, Blocker | None]:
     missing = _missing_evidence(c, today) if c.evidence_required else None
 
     if gate:
+        if c.register is not None and c.register.met:
+            return result(0, 0.0, Status.MET.value, f"gate: met by the register: {c.register.detail}"), None
+        if c.register is not None:
+            return result(0, 0.0, status, f"gate: not scored; blocker: {c.register.detail}"), None
         if status == Status.MET.value and missing is None:
             return result(0, 0.0, status, "gate: met; not scored"), None
         why = _GATE_STATUS_REASON.get(status) or f"met, but {missing}"
-        blocker = Blocker(c.control_id, c.catalogue_id, c.title, why)
+        blocker = Blocker(c.control_id, c.catalogue_id, c.title, why, c.clause)
         return result(0, 0.0, status, f"gate: not scored; blocker: {why}"), blocker
 
     weight = 2 if c.criticality is Criticality.HIGH else 1

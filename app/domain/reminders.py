@@ -7,15 +7,27 @@ Rules (each is a row of RULES: the kind of dated item it applies to, how many da
   30/7/+7 reminders, CE-CERT-09, plus an early 60-day notice so renewal can be booked);
   the one after expiry also goes to the buyer's advisors. Certificates must be maintained
   for the whole contract (CPS Security Policy 1.6; Schedule 2.4 para 6.1-6.3, 6.6).
+- evidence expiry (an evidence item given an expiry date, other than a certificate's own file,
+  which the certificate's reminders cover): 30 and 7 days before and on the day, to the
+  supplier, so what the plan relies on is renewed before it lapses (Schedule 2.4 para 5.1:
+  the plan is kept up to date).
 - annual certificate submission to the buyer on each contract-year anniversary (CPS Security
   Policy 1.6 "submitted to the CPS annually"): 30 and 7 days before and on the day.
 - the Security Management Plan annual review (Schedule 2.4 para 5.1; Call Off Schedule 7
-  para 4.4.1): 30 and 7 days before and on the day.
+  short form para 4.4.1, long form para 5.1): 30 and 7 days before and on the day.
 - every approval workflow deadline (app.domain.deadlines): plan due, revision due, register
-  entries and updates due, change notices (to the supplier); decision due (to the buyer's
-  advisors): 5 and 1 days before and on the day.
+  entries and updates due, change notices (to the supplier); decision due (Schedule 2.4 para
+  4.5, to the buyer's advisors): 5 and 1 days before and on the day. A notice of lost
+  certification (Schedule 2.4 para 6.6) exists only from the day compliance ceased, 2 Working
+  Days before it falls: the supplier hears of it the day before and on the day.
 - escalation: a workflow deadline still not met the day after it falls is escalated to the
   buyer's advisors; an overdue decision is escalated to them again.
+- the approval target of Call Off Schedule 7 (short form 4.3.2, long form 4.3) binds the parties
+  jointly: both the supplier's leads and the buyer's advisors hear of it 5 and 1 days before
+  and on the day; a target is never escalated (passing it is nobody's default).
+- the ISMS (Call Off Schedule 7 long form para 3.1): the supplier hears of it 5 and 1 days
+  before and on the day, never after, because Attest does not record ISMS submissions and so
+  cannot tell whether it is late.
 
 The calculation: given the dated items, the rules, the day of the last run (None on a first
 run) and the day to evaluate, every (rule, item) whose send day is in (last_run, as_of] is
@@ -36,11 +48,13 @@ from typing import Literal
 
 from app.domain.dates import add_days, shift
 from app.domain.deadlines import Deadline
+from app.domain.reminders_events import EVENT_CATEGORIES
 
 Audience = Literal["supplier", "buyer"]
 FIRST_RUN_LOOKBACK_DAYS = 7
 
 CERTIFICATE_EXPIRY = "certificate_expiry"
+EVIDENCE_EXPIRY = "evidence_expiry"
 CERTIFICATE_SUBMISSION = "certificate_submission"
 ANNUAL_REVIEW = "annual_review_due"
 SUPPLIER_DEADLINES = (
@@ -49,8 +63,14 @@ SUPPLIER_DEADLINES = (
     "register_update_due",
     "register_entry_due",
     "change_notice_due",
+    "certification_notice_due",
 )
+# Deadlines that exist only from the event they count from, 2 Working Days before they fall: a
+# reminder 5 days ahead would predate the event, so only the day before and the day itself.
+SHORT_NOTICE_DEADLINES = ("certification_notice_due",)
 BUYER_DEADLINES = ("decision_due",)
+JOINT_TARGETS = ("approval_target",)
+UNRECORDED_DEADLINES = ("isms_due",)  # reminded before, never escalated (nothing can meet them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +108,13 @@ def _certificate_rules() -> list[Rule]:
     return rules
 
 
+def _evidence_rules() -> list[Rule]:
+    rows = [(-30, "expires in 30 days"), (-7, "expires in 7 days"), (0, "expires today")]
+    return [
+        Rule(f"evidence-expiry{d:+d}", EVIDENCE_EXPIRY, d, "supplier", "evidence_expiry", p) for d, p in rows
+    ]
+
+
 def _yearly_rules(kind: str, prefix: str, category: str) -> list[Rule]:
     rows = [(-30, "is due in 30 days"), (-7, "is due in 7 days"), (0, "is due today")]
     return [Rule(f"{prefix}{d:+d}", kind, d, "supplier", category, p) for d, p in rows]
@@ -97,16 +124,32 @@ def _deadline_rules() -> list[Rule]:
     rows = [(-5, "is due in 5 days"), (-1, "is due tomorrow"), (0, "is due today")]
     rules: list[Rule] = []
     for kind in SUPPLIER_DEADLINES:
-        rules += [Rule(f"{kind}{d:+d}", kind, d, "supplier", "workflow_deadline", p) for d, p in rows]
+        offsets = rows[1:] if kind in SHORT_NOTICE_DEADLINES else rows
+        rules += [Rule(f"{kind}{d:+d}", kind, d, "supplier", "workflow_deadline", p) for d, p in offsets]
         rules.append(Rule(f"{kind}-escalated", kind, 1, "buyer", "escalation", "is overdue (escalated)"))
     for kind in BUYER_DEADLINES:
         rules += [Rule(f"{kind}{d:+d}", kind, d, "buyer", "workflow_deadline", p) for d, p in rows]
         rules.append(Rule(f"{kind}-escalated", kind, 1, "buyer", "escalation", "is overdue"))
+    targets = [
+        (-5, "reaches its target date in 5 days"),
+        (-1, "reaches its target date tomorrow"),
+        (0, "reaches its target date today"),
+    ]
+    both: tuple[Audience, ...] = ("supplier", "buyer")
+    for kind in JOINT_TARGETS:
+        for audience in both:
+            rules += [
+                Rule(f"{kind}{d:+d}-{audience}", kind, d, audience, "workflow_deadline", p)
+                for d, p in targets
+            ]
+    for kind in UNRECORDED_DEADLINES:
+        rules += [Rule(f"{kind}{d:+d}", kind, d, "supplier", "workflow_deadline", p) for d, p in rows]
     return rules
 
 
 RULES: tuple[Rule, ...] = (
     *_certificate_rules(),
+    *_evidence_rules(),
     *_yearly_rules(CERTIFICATE_SUBMISSION, "cert-submission", "certificate_submission"),
     *_yearly_rules(ANNUAL_REVIEW, "annual-review", "annual_review"),
     *_deadline_rules(),
@@ -117,6 +160,8 @@ CATEGORIES = {
     "annual_review": "Security Management Plan annual review",
     "workflow_deadline": "Approval workflow deadlines",
     "escalation": "Overdue items escalated",
+    "evidence_expiry": "Evidence expiry",
+    **EVENT_CATEGORIES,
 }
 
 

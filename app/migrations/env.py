@@ -20,6 +20,10 @@ with engine.connect() as connection:
         target_metadata=models.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # One transaction for the whole run on SQLite too (app.db emits BEGIN itself, so DDL
+        # is transactional there): a migration that refuses part-way leaves the database
+        # exactly as it was, not at some revision in between.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         context.run_migrations()

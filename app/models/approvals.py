@@ -8,7 +8,10 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Column, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import new_id, utc_column, utcnow
+from app.domain.register import EntrySource, EntryStatus
+from app.domain.variations import VariationKind
+from app.domain.workflow import Consequence, Move, State
+from app.models.base import EnumText, new_id, utc_column, utcnow
 
 
 class Risk(SQLModel, table=True):
@@ -41,12 +44,15 @@ class RegisterEntry(SQLModel, table=True):
     engagement_id: str = Field(foreign_key="engagement.id", index=True, max_length=32)
     title: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    source: str = Field(max_length=20)  # gap | change_notice | manual
+    source: EntrySource = Field(sa_column=Column(EnumText(EntrySource, 20), nullable=False))
     control_id: str | None = Field(default=None, max_length=64)
     change_notice_id: str | None = Field(default=None, foreign_key="change_notice.id", max_length=32)
     agreed_on: date | None = None
     implemented_on: date | None = None
-    status: str = Field(default="planned", max_length=20)
+    status: EntryStatus = Field(
+        default=EntryStatus.PLANNED,
+        sa_column=Column(EnumText(EntryStatus, 20), nullable=False, default=EntryStatus.PLANNED),
+    )
     version: int = Field(default=1)  # optimistic concurrency (app.services.versioning)
     updated_by_id: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
@@ -101,7 +107,9 @@ class PlanCase(SQLModel, table=True):
     __tablename__ = "plan_case"
 
     engagement_id: str = Field(foreign_key="engagement.id", primary_key=True, max_length=32)
-    state: str = Field(default="draft", max_length=20)
+    state: State = Field(
+        default=State.DRAFT, sa_column=Column(EnumText(State, 20), nullable=False, default=State.DRAFT)
+    )
     cycle: int = Field(default=0)
     rejections: int = Field(default=0)
     material_default: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
@@ -115,9 +123,9 @@ class Transition(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     engagement_id: str = Field(foreign_key="engagement.id", index=True, max_length=32)
-    move: str = Field(max_length=20)
-    from_state: str = Field(max_length=20)
-    to_state: str = Field(max_length=20)
+    move: Move = Field(sa_column=Column(EnumText(Move, 20), nullable=False))
+    from_state: State = Field(sa_column=Column(EnumText(State, 20), nullable=False))
+    to_state: State = Field(sa_column=Column(EnumText(State, 20), nullable=False))
     submission_id: str | None = Field(default=None, max_length=32)
     actor_id: str = Field(max_length=32)
     at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
@@ -155,12 +163,18 @@ class Decision(SQLModel, table=True):
     reasons: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     conditions: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     control_reasons: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
-    consequence: str = Field(default="", max_length=40)  # material_default | dispute | ""
+    consequence: Consequence = Field(
+        default=Consequence.NONE,
+        sa_column=Column(EnumText(Consequence, 40), nullable=False, default=Consequence.NONE),
+    )
     advisor_id: str = Field(max_length=32)
     advisor_name: str = Field(max_length=200)
     advisor_role: str = Field(max_length=200)
     decided_on: date
     decided_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    # JSON list of the blockers and gates still open when the advisor approved anyway, having
+    # acknowledged them; the ISAS lists them as outstanding conditions ("[]": none).
+    outstanding: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
 
 
 class ReviewComment(SQLModel, table=True):
@@ -203,3 +217,26 @@ class ClosureDay(SQLModel, table=True):
     buyer_org_id: str = Field(foreign_key="organisation.id", index=True, max_length=32)
     day: date
     reason: str = Field(max_length=200)
+
+
+class AgreedVariation(SQLModel, table=True):
+    """Something the parties agreed in writing instead of a contract's default rule
+    (app.domain.variations): an agreed date for one deadline, a written direction, a calendar."""
+
+    __tablename__ = "agreed_variation"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    engagement_id: str = Field(foreign_key="engagement.id", index=True, max_length=32)
+    kind: VariationKind = Field(sa_column=Column(EnumText(VariationKind, 20), nullable=False))
+    deadline_kind: str = Field(default="", max_length=40)  # kind=deadline: e.g. "plan_due"
+    object_id: str = Field(
+        default="", max_length=32
+    )  # the submission, notice or entry; "" for the engagement
+    due_on: date | None = None  # kind=deadline: the agreed date
+    reference: str = Field(max_length=200)  # the letter, minute or contract change that records it
+    agreed_on: date  # when the agreement was made
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    recorded_by_id: str = Field(max_length=32)
+    recorded_by_name: str = Field(max_length=200)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    removed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
     String,
     Text,
@@ -17,6 +18,10 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.domain.access import Role
+from app.domain.audit import INSTALLATION_CHAIN, HashRule
+from app.domain.evidence import Kind, Marking
+from app.domain.readiness import Status
+from app.domain.variations import CallOffForm
 from app.models.base import EnumText, new_id, utc_column, utcnow
 
 
@@ -69,6 +74,16 @@ class Engagement(SQLModel, table=True):
     effective_on: date
     workflow_profile: str = Field(max_length=32)
     jurisdiction: str = Field(default="england-and-wales", max_length=32)
+    # Call Off Schedule 7 engagements only: which form of the schedule the contract uses.
+    call_off_form: CallOffForm = Field(
+        default=CallOffForm.LONG,
+        sa_column=Column(
+            EnumText(CallOffForm, 10), nullable=False, default=CallOffForm.LONG, server_default="long"
+        ),
+    )
+    # Call Off Schedule 7 long form para 3.1: the day the supplier submitted its ISMS (recorded
+    # by its lead); it meets the ISMS deadline. None: not recorded.
+    isms_submitted_on: date | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
@@ -152,13 +167,26 @@ class LoginAttempt(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only, HMAC-chained record of who did what. Triggers refuse UPDATE and DELETE."""
+    """Append-only, HMAC-chained record of who did what. Triggers refuse UPDATE and DELETE.
+
+    `seq` numbers every record of the installation (the audit page's "#"); `chain` and
+    `chain_seq` place it in its tenant's chain (app.domain.audit.chain_for), and
+    `hash_version` says which fields its hash covers (app.domain.audit.HashRule)."""
 
     __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_chain_position", "chain", "chain_seq", unique=True),)
 
     seq: int | None = Field(
         default=None,
         sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    chain: str = Field(
+        default=INSTALLATION_CHAIN,
+        sa_column=Column(String(64), nullable=False, server_default=INSTALLATION_CHAIN),
+    )
+    chain_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    hash_version: int = Field(
+        default=HashRule.SINGLE, sa_column=Column(Integer, nullable=False, server_default="1")
     )
     at: datetime = Field(sa_column=utc_column())
     actor_user_id: str | None = Field(default=None, max_length=32, index=True)
@@ -176,24 +204,31 @@ class AuditEvent(SQLModel, table=True):
 
 
 class AuditHead(SQLModel, table=True):
-    """One row: the newest chain hash, locked by each appender so the chain stays linear."""
+    """One row per chain: its newest position and hash, locked by each appender to that chain
+    (and only that chain) so the chain stays linear."""
 
     __tablename__ = "audit_head"
 
-    id: int = Field(default=1, primary_key=True)
+    chain: str = Field(sa_column=Column(String(64), primary_key=True))
     seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     hash: str = Field(default="", max_length=64)
 
 
 class AuditSegment(SQLModel, table=True):
-    """A pruned stretch of the chain: where it ended, so verification can resume after it."""
+    """A pruned stretch of one chain: where it ended (positions in the chain, and the last
+    record's installation-wide `seq`), so verification can resume after it."""
 
     __tablename__ = "audit_segment"
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    chain: str = Field(
+        default=INSTALLATION_CHAIN,
+        sa_column=Column(String(64), nullable=False, index=True, server_default=INSTALLATION_CHAIN),
+    )
     first_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_hash: str = Field(max_length=64)
+    last_event_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     pruned_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
@@ -226,7 +261,7 @@ class ControlResponse(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     engagement_id: str = Field(foreign_key="engagement.id", index=True, max_length=32)
     control_id: str = Field(max_length=64)
-    status: str = Field(max_length=20)
+    status: Status = Field(sa_column=Column(EnumText(Status, 20), nullable=False))
     statement: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     justification: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     owner_id: str | None = Field(default=None, foreign_key="user_account.id", max_length=32)
@@ -262,8 +297,11 @@ class Evidence(SQLModel, table=True):
     version: int = Field(default=1)
     superseded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     title: str = Field(max_length=200)
-    kind: str = Field(max_length=20)
-    marking: str = Field(default="OFFICIAL", max_length=20)
+    kind: Kind = Field(sa_column=Column(EnumText(Kind, 20), nullable=False))
+    marking: Marking = Field(
+        default=Marking.OFFICIAL,
+        sa_column=Column(EnumText(Marking, 20), nullable=False, default=Marking.OFFICIAL),
+    )
     file_name: str = Field(max_length=200)
     media_type: str = Field(max_length=100)
     size: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from app.adapters.mail import Mailer, Message, absolute, render
 from app.config import Settings
 from app.domain.access import Role
 from app.domain.dates import london_text
-from app.mail import Mailer, Message, absolute, render
 from app.models import Notification, Organisation, OrgKind, User
 
 log = logging.getLogger("attest.accounts")

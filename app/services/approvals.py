@@ -1,8 +1,9 @@
 """The approval workflow: check and submit the plan, decide it (ISAS or rejection notice),
 resolve disputes, record termination, and read back what was decided.
 
-Every move goes through app.domain.workflow.transition and leaves a Transition row; the
-routes audit it in the same transaction."""
+Every move goes through app.domain.workflow.transition and leaves a Transition row. Each use case
+(`submit`, `decide`, `add_comment`, `advisor_move`) takes the `Caller`, applies the rule, records
+its one audit event in the same transaction and flushes; the HTTP layer only commits."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from app.domain.access import Actor
-from app.domain.catalogue import Library
-from app.domain.errors import Conflict, InvalidInput
+from app.domain.access import Action, Actor, can
+from app.domain.audit import AuditAction
+from app.domain.catalogue import Control, Library
+from app.domain.errors import Conflict, Denied, InvalidInput
 from app.domain.submissions import canonical, fingerprint
-from app.domain.workflow import Case, Move, State, profile, transition
+from app.domain.workflow import Case, Move, State, consequence_of, profile, transition
 from app.models import (
+    ControlResponse,
     Decision,
     Engagement,
-    Organisation,
     PlanCase,
     ReviewComment,
     Submission,
@@ -29,8 +31,15 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import plan
-from app.services.engagements import applicability, catalogue_ids, engagement_controls, scoping_answers
+from app.services import events, plan
+from app.services.caller import Caller
+from app.services.engagements import (
+    applicability,
+    catalogue_ids,
+    engagement_controls,
+    parties,
+    scoping_answers,
+)
 from app.services.evidence import links_by_control
 from app.services.responses import responses_by_control
 
@@ -55,15 +64,15 @@ def move(
     row = case_row(session, engagement.id)
     before = case_of(row)
     after = transition(before, step, actor.role, profile(engagement.workflow_profile))
-    row.state, row.cycle, row.rejections = after.state.value, after.cycle, after.rejections
+    row.state, row.cycle, row.rejections = after.state, after.cycle, after.rejections
     row.material_default, row.updated_at = after.material_default, utcnow()
     session.add(row)
     session.add(
         Transition(
             engagement_id=engagement.id,
-            move=step.value,
-            from_state=before.state.value,
-            to_state=after.state.value,
+            move=step,
+            from_state=before.state,
+            to_state=after.state,
             submission_id=submission_id,
             actor_id=actor.user_id,
         )
@@ -72,9 +81,36 @@ def move(
     return after
 
 
-def transitions(session: Session, engagement_id: str) -> list[Transition]:
-    query = select(Transition).where(Transition.engagement_id == engagement_id).order_by(col(Transition.id))
-    return list(session.exec(query))
+ADVISOR_MOVES = {
+    Move.RESOLVE_DISPUTE: AuditAction.DISPUTE_RESOLVED,
+    Move.TERMINATE: AuditAction.TERMINATION_RECORDED,
+}
+
+
+def advisor_move(session: Session, engagement: Engagement, caller: Caller, step: Move | str) -> Case:
+    """Buyer advisors: record that the Dispute Resolution Procedure ended (the supplier revises the
+    plan again) or record termination after a material Default (Schedule 2.4 para 4.7), audited."""
+    if step not in {m.value for m in ADVISOR_MOVES}:
+        raise InvalidInput("Choose to resolve the dispute or to record termination.")
+    step = Move(step)
+    if not can(caller.actor, Action.DECIDE_SUBMISSION, parties(engagement)):
+        raise Denied(
+            "Only the buyer's security advisors record this.",
+            action=Action.DECIDE_SUBMISSION,
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
+    after = move(session, engagement, caller.actor, step)
+    caller.record(
+        session,
+        ADVISOR_MOVES[step],
+        object_type="engagement",
+        object_id=engagement.id,
+        engagement_id=engagement.id,
+    )
+    session.flush()
+    return after
 
 
 # Pre-submission check and snapshot ------------------------------------------------------------------
@@ -96,6 +132,51 @@ class Gap:
             "target": self.target,
             "control_id": self.control_id,
         }
+
+
+def answer_gaps(control: Control, response: ControlResponse) -> list[Gap]:
+    """What one answer lacks before the plan can go to the buyer.
+
+    Schedule 2.4 paras 4.1 and 4.3 (the plan sets out in sufficient detail how the supplier
+    complies) and the Required Changes Register definition (each change with the date by which it
+    will be implemented): "met" says how it is met (an implementation statement); "partially
+    met" and "not met" say what will change and by when (a planned change and a target date)."""
+    gaps: list[Gap] = []
+    if response.status == "met" and not response.statement.strip():
+        gaps.append(
+            Gap(
+                "no_statement",
+                f"{control.id} is marked met without an implementation statement: say how it is met.",
+                "control",
+                control.id,
+            )
+        )
+    if response.status in ("partially_met", "not_met"):
+        lacking = [
+            what
+            for what, present in (
+                ("a planned change", bool(response.planned_change.strip())),
+                ("a target date", response.target_on is not None),
+            )
+            if not present
+        ]
+        if lacking:
+            label = "partially met" if response.status == "partially_met" else "not met"
+            gaps.append(
+                Gap(
+                    "no_plan",
+                    f"{control.id} is {label} without {' or '.join(lacking)}: say what will change"
+                    " and by when.",
+                    "control",
+                    control.id,
+                )
+            )
+    return gaps
+
+
+def plan_gaps(session: Session, library: Library, engagement: Engagement) -> list[Gap]:
+    """What is missing from the plan before it can be submitted (empty: ready)."""
+    return snapshot(session, library, engagement)[1]
 
 
 def snapshot(session: Session, library: Library, engagement: Engagement) -> tuple[dict[str, Any], list[Gap]]:
@@ -124,6 +205,7 @@ def snapshot(session: Session, library: Library, engagement: Engagement) -> tupl
                     control.id,
                 )
             )
+        gaps.extend(answer_gaps(control, response))
         rows.append(
             {
                 "control_id": control.id,
@@ -234,14 +316,23 @@ def submit(
     session: Session,
     library: Library,
     engagement: Engagement,
-    actor: Actor,
+    caller: Caller,
     *,
     officer_name: str,
     officer_role: str,
     confirmed: bool,
     today: date,
 ) -> Submission:
-    """Check the plan, then freeze it as the next version. Refuses with every gap listed."""
+    """Check the plan, then freeze it as the next version, audited. Refuses with every gap listed."""
+    actor = caller.actor
+    if not can(actor, Action.SUBMIT_PLAN, parties(engagement)):
+        raise Denied(
+            "Only the supplier's security lead submits the plan.",
+            action=Action.SUBMIT_PLAN,
+            object_type="engagement",
+            object_id=engagement.id,
+            engagement_id=engagement.id,
+        )
     officer_name, officer_role = " ".join(officer_name.split()), " ".join(officer_role.split())
     problems: dict[str, str] = {}
     if not confirmed:
@@ -294,6 +385,15 @@ def submit(
     if last is not None:
         last.submission_id = submission.id
         session.add(last)
+    caller.record(
+        session,
+        AuditAction.PLAN_SUBMITTED,
+        object_type="submission",
+        object_id=submission.id,
+        engagement_id=engagement.id,
+        details={"version": submission.version, "sha256": submission.sha256},
+    )
+    events.notify(session, events.plan_submitted(session, engagement, submission, actor.user_id))
     session.flush()
     return submission
 
@@ -332,7 +432,7 @@ def decide(
     session: Session,
     engagement: Engagement,
     submission: Submission,
-    actor: Actor,
+    caller: Caller,
     *,
     approve: bool,
     reasons: str = "",
@@ -340,9 +440,26 @@ def decide(
     conditions: str = "",
     residual_risks_accepted: bool = False,
     advisor_role: str = "Security advisor",
+    acknowledge_outstanding: bool = False,
+    library: Library,
     today: date,
 ) -> Decision:
-    """Issue an ISAS (Schedule 2.4 para 4.5(a)) or a rejection notice with reasons (4.5(b))."""
+    """Issue an ISAS (Schedule 2.4 para 4.5(a)) or a rejection notice with reasons (4.5(b)), audited.
+
+    Approving while blockers are open (every blocker of the engagement but the ISAS itself:
+    app.services.readiness.outstanding_at_approval) needs `acknowledge_outstanding`; without it
+    the approval is refused (InvalidInput naming each one) and nothing is written. With it, the
+    decision keeps them as its outstanding conditions, the `plan_approved` event lists them and
+    the statement shows them instead of saying buyer data may be processed."""
+    actor = caller.actor
+    if not can(actor, Action.DECIDE_SUBMISSION, parties(engagement)):
+        raise Denied(
+            "Only the buyer's security advisors decide a plan.",
+            action=Action.DECIDE_SUBMISSION,
+            object_type="submission",
+            object_id=submission.id,
+            engagement_id=engagement.id,
+        )
     control_reasons = {k: v.strip() for k, v in (control_reasons or {}).items() if v and v.strip()}
     problems: dict[str, str] = {}
     known = {r["control_id"] for r in data_of(submission)["responses"]}
@@ -355,23 +472,41 @@ def decide(
         problems["residual_risks_accepted"] = "Confirm that the residual risks are accepted before approving."
     if len(reasons) > MAX_REASON or len(conditions) > MAX_REASON:
         problems["reasons"] = f"Keep reasons and conditions under {MAX_REASON} characters."
-    if problems:
-        raise InvalidInput(next(iter(problems.values())), details=problems)
+    outstanding: list[dict[str, str]] = []
+    details: dict[str, Any] = {}
     current = case_row(session, engagement.id)
     latest = submissions(session, engagement.id)[-1]
+    decidable = (
+        latest.id == submission.id
+        and decision_for(session, submission.id) is None
+        and current.state == State.SUBMITTED
+    )
+    if approve and decidable:  # otherwise the Conflict below answers
+        # Imported here: readiness reads this module (the current ISAS), so a top-level import would loop.
+        from app.services.readiness import outstanding_at_approval
+
+        outstanding = [
+            {"kind": b.kind.value, "clause": b.clause, "control_id": b.control_id, "message": b.message}
+            for b in outstanding_at_approval(session, library, engagement, today=today)
+        ]
+        if outstanding and not acknowledge_outstanding:
+            named = "; ".join(o["message"] for o in outstanding)
+            problems["acknowledge_outstanding"] = (
+                f"{len(outstanding)} blocker(s) are still open: {named}. Acknowledge them to approve with"
+                " them outstanding (the statement will list them), or reject the plan."
+            )
+            details["outstanding"] = [o["message"] for o in outstanding]
+    if problems:
+        raise InvalidInput(next(iter(problems.values())), details={**problems, **details})
     if latest.id != submission.id or decision_for(session, submission.id) is not None:
         raise Conflict(f"Version {submission.version} has already been decided or superseded.")
-    if current.state != State.SUBMITTED.value:
+    if current.state != State.SUBMITTED:
         raise Conflict(f"Cannot decide a plan that is {current.state}.")
     after = move(
         session, engagement, actor, Move.APPROVE if approve else Move.REJECT, submission_id=submission.id
     )
     advisor = session.get(User, actor.user_id)
-    consequence = ""
-    if after.state is State.DISPUTE:
-        consequence = "dispute"
-    elif after.material_default:
-        consequence = "material_default"
+    consequence = consequence_of(after)
     decision = Decision(
         submission_id=submission.id,
         engagement_id=engagement.id,
@@ -385,8 +520,26 @@ def decide(
         advisor_name=advisor.name if advisor else "",
         advisor_role=" ".join(advisor_role.split())[:200] or "Security advisor",
         decided_on=today,
+        outstanding=json.dumps(outstanding),
     )
     session.add(decision)
+    session.flush()
+    audited: dict[str, Any] = {
+        "number": decision.number,
+        "sha256": submission.sha256,
+        "consequence": decision.consequence,
+    }
+    if outstanding:
+        audited["outstanding"] = [o["message"] for o in outstanding]
+    caller.record(
+        session,
+        AuditAction.PLAN_APPROVED if decision.approved else AuditAction.PLAN_REJECTED,
+        object_type="submission",
+        object_id=submission.id,
+        engagement_id=engagement.id,
+        details=audited,
+    )
+    events.notify(session, events.plan_decided(session, engagement, submission, decision, actor.user_id))
     session.flush()
     return decision
 
@@ -396,10 +549,17 @@ def control_reasons_of(decision: Decision) -> dict[str, str]:
     return value
 
 
+def outstanding_of(decision: Decision) -> list[dict[str, str]]:
+    """The blockers the advisor acknowledged as outstanding when approving (kind, clause,
+    control_id, message each); empty for a rejection or an approval with none open."""
+    value: list[dict[str, str]] = json.loads(decision.outstanding or "[]")
+    return value
+
+
 def open_rejection(session: Session, engagement_id: str) -> Decision | None:
     """The rejection notice the supplier is answering now, if the plan is being revised."""
     row = case_row(session, engagement_id)
-    if row.state not in (State.REJECTED.value, State.DISPUTE.value):
+    if row.state not in (State.REJECTED, State.DISPUTE):
         return None
     query = (
         select(Decision)
@@ -411,7 +571,7 @@ def open_rejection(session: Session, engagement_id: str) -> Decision | None:
 
 def current_isas(session: Session, engagement_id: str) -> Decision | None:
     """The latest ISAS, unless the engagement was terminated."""
-    if case_row(session, engagement_id).state == State.TERMINATED.value:
+    if case_row(session, engagement_id).state == State.TERMINATED:
         return None
     query = (
         select(Decision)
@@ -422,8 +582,23 @@ def current_isas(session: Session, engagement_id: str) -> Decision | None:
 
 
 def add_comment(
-    session: Session, submission: Submission, actor: Actor, *, control_id: str, body: str
+    session: Session,
+    engagement: Engagement,
+    submission: Submission,
+    caller: Caller,
+    *,
+    control_id: str,
+    body: str,
 ) -> ReviewComment:
+    """An advisor's comment on one control of a submission, audited."""
+    if not can(caller.actor, Action.DECIDE_SUBMISSION, parties(engagement)):
+        raise Denied(
+            "Only the buyer's security advisors comment on a submission.",
+            action=Action.DECIDE_SUBMISSION,
+            object_type="submission",
+            object_id=submission.id,
+            engagement_id=engagement.id,
+        )
     body = body.strip()
     if not body or len(body) > MAX_REASON:
         raise InvalidInput("Write a comment (up to 20,000 characters).", details={"body": "Write a comment."})
@@ -432,9 +607,19 @@ def add_comment(
             f"{control_id} is not in this submission.", details={"control_id": "Unknown control."}
         )
     comment = ReviewComment(
-        submission_id=submission.id, control_id=control_id, body=body, author_id=actor.user_id
+        submission_id=submission.id, control_id=control_id, body=body, author_id=caller.actor.user_id
     )
     session.add(comment)
+    session.flush()
+    caller.record(
+        session,
+        AuditAction.REVIEW_COMMENT_ADDED,
+        object_type="submission",
+        object_id=submission.id,
+        engagement_id=engagement.id,
+        details={"control_id": control_id},
+    )
+    events.notify(session, events.comment_added(session, engagement, submission, comment, caller.actor.role))
     session.flush()
     return comment
 
@@ -449,23 +634,3 @@ def comments(session: Session, submission_id: str) -> dict[str, list[ReviewComme
     for comment in session.exec(query):
         out.setdefault(comment.control_id, []).append(comment)
     return out
-
-
-def verify(
-    session: Session, number: str, sha256: str
-) -> tuple[Decision, Submission, Engagement, str, str] | None:
-    """The decision with this number over a submission with this hash, if one was issued."""
-    decision = session.exec(select(Decision).where(Decision.number == number.strip().upper())).first()
-    if decision is None:
-        return None
-    submission = session.get(Submission, decision.submission_id)
-    if submission is None or submission.sha256 != sha256.strip().lower():
-        return None
-    engagement = session.get(Engagement, decision.engagement_id)
-    if engagement is None:
-        return None
-    buyer, supplier = (
-        session.get(Organisation, engagement.buyer_org_id),
-        session.get(Organisation, engagement.supplier_org_id),
-    )
-    return decision, submission, engagement, buyer.name if buyer else "", supplier.name if supplier else ""

@@ -1,7 +1,15 @@
-"""Change notices after approval (Schedule 2.4 para 5.2 events (a) to (i), and loss of a
-required certification, para 6.6): each is numbered, flagged late when filed more than 2
-Working Days after the supplier became aware, and opens a Required Changes Register entry
-that must be updated and submitted within 10 Working Days (para 5.3)."""
+"""Change notices (Schedule 2.4 only; Call Off Schedule 7 changes go through the Variation
+Procedure), each numbered and audited:
+
+- a para 5.2 event (a) to (i): flagged late when filed more than 2 Working Days after the
+  supplier became aware (para 5.2); it opens a Required Changes Register entry, to be updated
+  and submitted within 10 Working Days (para 5.3);
+- loss of certification (para 6.6): "if the Supplier or any Sub-contractor ceases to be
+  compliant with any of the Certification Requirements", notified within 2 Working Days of the
+  day compliance ceased (the date the notice gives, `aware_on`); flagged late after that. Para
+  6.6 imposes no register update, so this notice opens no register entry (a para 5.2 event, if
+  there is one too, is notified on its own). A certificate lapse the register shows creates
+  its para 6.6 deadline by itself (app.domain.deadlines); the notice meets it."""
 
 from __future__ import annotations
 
@@ -10,11 +18,15 @@ from datetime import date
 from sqlmodel import Session, col, func, select
 
 from app.domain import dates
-from app.domain.access import Action, Actor, can
+from app.domain.access import Action, can
+from app.domain.audit import AuditAction
 from app.domain.errors import Denied, InvalidInput
-from app.domain.workflow import profile
+from app.domain.register import EntrySource
 from app.models import ChangeNotice, Engagement, RegisterEntry
+from app.services import events
 from app.services.calendars import calendar_for
+from app.services.caller import Caller
+from app.services.deadlines import CERTIFICATION_EVENT, profile_of
 from app.services.engagements import parties
 
 EVENTS = {
@@ -27,7 +39,7 @@ EVENTS = {
     "g": "Proposal to change a site the services are provided from (5.2(g))",
     "h": "Emerging change in Good Industry Practice (5.2(h))",
     "i": "ISO 27001 audit report raising concerns about the service's controls (5.2(i))",
-    "certification": "Supplier or sub-contractor no longer meets a Certification Requirement (6.6)",
+    CERTIFICATION_EVENT: "Supplier or sub-contractor no longer meets a Certification Requirement (6.6)",
 }
 
 
@@ -43,13 +55,17 @@ def notices(session: Session, engagement_id: str) -> list[ChangeNotice]:
 def file_notice(
     session: Session,
     engagement: Engagement,
-    actor: Actor,
+    caller: Caller,
     *,
     event: str,
     description: str,
     aware_on: str,
     today: date,
 ) -> ChangeNotice:
+    """File a change notice, audited: a para 5.2 event opens its register entry; a loss of
+    certification (`certification`, para 6.6) opens none, and `aware_on` is then the day
+    compliance ceased."""
+    actor = caller.actor
     if not can(actor, Action.NOTIFY_CHANGE, parties(engagement)):
         raise Denied(
             "Only the supplier's security lead files change notices.",
@@ -58,7 +74,7 @@ def file_notice(
             object_id=engagement.id,
             engagement_id=engagement.id,
         )
-    prof = profile(engagement.workflow_profile)
+    prof = profile_of(engagement)
     if prof.change_notice is None:
         raise InvalidInput(
             "Under Call Off Schedule 7 changes to the plan go through the Variation Procedure,"
@@ -75,7 +91,9 @@ def file_notice(
     )
     if problems or aware is None:
         raise InvalidInput(next(iter(problems.values())), details=problems)
-    due = calendar_for(session, engagement).add(aware, prof.change_notice.working_days)
+    certification = event == CERTIFICATION_EVENT
+    period = prof.certification_notice if certification and prof.certification_notice else prof.change_notice
+    due = calendar_for(session, engagement).add(aware, period.working_days)
     number = (
         session.exec(
             select(func.max(ChangeNotice.number)).where(ChangeNotice.engagement_id == engagement.id)
@@ -94,16 +112,26 @@ def file_notice(
     )
     session.add(notice)
     session.flush()
-    first_line = " ".join(description.split())
-    session.add(
-        RegisterEntry(
-            engagement_id=engagement.id,
-            title=f"Change notice {number}: {first_line}"[:200],
-            description=f"{EVENTS[event]}\n\n{description}",
-            source="change_notice",
-            change_notice_id=notice.id,
-            updated_by_id=actor.user_id,
+    if not certification:  # para 5.3 follows a para 5.2 notice only
+        first_line = " ".join(description.split())
+        session.add(
+            RegisterEntry(
+                engagement_id=engagement.id,
+                title=f"Change notice {number}: {first_line}"[:200],
+                description=f"{EVENTS[event]}\n\n{description}",
+                source=EntrySource.CHANGE_NOTICE,
+                change_notice_id=notice.id,
+                updated_by_id=actor.user_id,
+            )
         )
+    caller.record(
+        session,
+        AuditAction.CHANGE_NOTICE_FILED,
+        object_type="change_notice",
+        object_id=notice.id,
+        engagement_id=engagement.id,
+        details={"number": notice.number, "late": notice.late},
     )
+    events.notify(session, events.notice_filed(session, engagement, notice))
     session.flush()
     return notice

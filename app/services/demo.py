@@ -13,6 +13,8 @@ from datetime import date, timedelta
 from sqlmodel import Session, select
 
 from app import clock
+from app.adapters.crypto import Keys
+from app.adapters.storage import EvidenceStore
 from app.domain.access import Actor, Role
 from app.domain.catalogue import Library
 from app.models import (
@@ -23,14 +25,12 @@ from app.models import (
     User,
     utcnow,
 )
-from app.security import Keys
 from app.services.accounts import enrol_for_script, totp_secret
-from app.services.certificates import demo_certificates
+from app.services.demo_certificates import demo_certificates
 from app.services.demo_plan import load_demo_plan
 from app.services.engagements import catalogue_ids
 from app.services.evidence import EvidenceMeta, StoredFile, register
 from app.services.responses import ResponseInput, responses_by_control, set_response
-from app.storage import EvidenceStore
 
 BUYER = "Crown Prosecution Service"
 SUPPLIER = "Northwind Secure Transfer Ltd"
@@ -99,14 +99,21 @@ DEMO_ANSWERS: tuple[tuple[str, str, str], ...] = (
     ),
     ("CPS-2.1", "met", "Mail is handled at OFFICIAL; OFFICIAL-SENSITIVE items follow the handling guide."),
     ("CPS-3.1", "met", "All staff hold BPSS; those with privileged access hold SC."),
-    ("CPS-3.2", "not_met", "Annual refresher training for 2024 is scheduled but not complete."),
+    ("CPS-3.3", "not_met", "Annual refresher training for 2024 is scheduled but not complete."),
     ("CPS-5.7", "met", "Leavers are disabled by HR integration within hours; privileged access is logged."),
-    ("S24-3.2", "met", "Our designated security contact is Sam Lead (CISSP)."),
+    ("S24-3.5", "met", "Our designated security contact is Sam Lead (CISSP)."),
     ("ISO-A.5.1", "met", "The information security policy is approved by the board and reviewed each year."),
     ("ISO-A.8.8", "partially_met", "Critical patches go out within 7 days; reporting on others is manual."),
     ("CE-FW-01", "met", "Every device sits behind managed firewalls; laptops run the OS firewall."),
     ("CE-UAC-06", "met", "MFA is enforced for all users and administrators of every cloud service."),
 )
+# The gaps' planned changes and how many days from today each is due (the pre-submission check
+# asks every partially met or not met answer for both).
+DEMO_PLANNED: dict[str, tuple[str, int]] = {
+    "CPS-1.3": ("Replace the paper visitor log with the badge system's electronic log.", 45),
+    "CPS-3.3": ("Every member of staff completes the 2024 security refresher course.", 60),
+    "ISO-A.8.8": ("Report patch times for every severity from the endpoint manager each month.", 90),
+}
 DEMO_EVIDENCE: tuple[tuple[str, str, int | None, tuple[str, ...]], ...] = (
     # title, kind, days until expiry from today (None: no expiry), controls
     ("Information security policy v4", "policy", None, ("CPS-1.1", "ISO-A.5.1")),
@@ -197,7 +204,15 @@ def _demo_assessment(
             engagement,
             actor,
             control_id,
-            ResponseInput(status=status, statement=statement, owner_id=lead.id),
+            ResponseInput(
+                status=status,
+                statement=statement,
+                owner_id=lead.id,
+                planned_change=DEMO_PLANNED[control_id][0] if control_id in DEMO_PLANNED else "",
+                target_date=(today + timedelta(days=DEMO_PLANNED[control_id][1])).isoformat()
+                if control_id in DEMO_PLANNED
+                else None,
+            ),
         )
     for title, kind, days, controls in DEMO_EVIDENCE:
         data = demo_pdf(

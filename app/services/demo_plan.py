@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from app.domain.access import Actor
 from app.domain.catalogue import Library
 from app.domain.submissions import canonical, fingerprint
+from app.domain.workflow import Move, State
 from app.models import Engagement, PlanCase, Submission, Transition, User
 from app.services import approvals, plan
 
@@ -41,7 +42,7 @@ def load_demo_plan(session: Session, library: Library, engagement: Engagement, t
     actor = Actor(lead.id, lead.organisation_id, lead.role)
     for title, controls, (likelihood, impact), treatment, (res_l, res_i) in RISKS:
         usable = [c for c in controls if c in library.controls]
-        plan.save_risk(
+        plan.store_risk(
             session,
             library,
             engagement,
@@ -57,7 +58,7 @@ def load_demo_plan(session: Session, library: Library, engagement: Engagement, t
                 residual_impact=res_i,
             ),
         )
-    plan.save_entry(
+    plan.store_entry(
         session,
         engagement,
         actor,
@@ -66,7 +67,7 @@ def load_demo_plan(session: Session, library: Library, engagement: Engagement, t
             agreed_on=(today + timedelta(days=60)).isoformat(),
         ),
     )
-    plan.set_incident_process(
+    plan.store_incident_process(
         session,
         engagement,
         actor,
@@ -74,7 +75,7 @@ def load_demo_plan(session: Session, library: Library, engagement: Engagement, t
         " reported to the buyer's security team within 24 hours and reviewed within five Working Days.",
         contacts=[{"name": "Sam Lead", "role": "Duty manager", "email": "lead@northwind.example"}],
     )
-    plan.set_security_roles(
+    plan.store_security_roles(
         session,
         engagement,
         actor,
@@ -116,14 +117,14 @@ def load_demo_plan(session: Session, library: Library, engagement: Engagement, t
         submitted_on=submitted,
     )
     session.add(submission)
-    session.add(PlanCase(engagement_id=engagement.id, state="submitted", cycle=1))
+    session.add(PlanCase(engagement_id=engagement.id, state=State.SUBMITTED, cycle=1))
     session.flush()
     session.add(
         Transition(
             engagement_id=engagement.id,
-            move="submit",
-            from_state="draft",
-            to_state="submitted",
+            move=Move.SUBMIT,
+            from_state=State.DRAFT,
+            to_state=State.SUBMITTED,
             submission_id=submission.id,
             actor_id=lead.id,
         )

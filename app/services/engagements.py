@@ -1,18 +1,25 @@
-"""Engagements: creation, who may see them, and the scoping answers that switch controls on or off."""
+"""Engagements: creation, who may see them, one engagement's summary, and the scoping answers
+that switch controls on or off."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.domain import dates
 from app.domain.access import SUPPLIER_ROLES, Action, Actor, Parties, Role, can
-from app.domain.catalogue import Control, Library
-from app.domain.errors import Conflict, Denied, InvalidInput, NotFound
+from app.domain.audit import AuditAction
+from app.domain.catalogue import Control, Library, ScopingQuestion
+from app.domain.errors import Conflict, Denied, InvalidInput
+from app.domain.variations import CallOffForm
 from app.models import Engagement, EngagementCatalogue, Organisation, OrgKind, ScopingAnswer, utcnow
+from app.services.caller import Caller
 
 WORKFLOW_PROFILES = ("schedule-2-4", "call-off-schedule-7")
 JURISDICTIONS = ("england-and-wales", "scotland", "northern-ireland")
+CALL_OFF_FORMS = tuple(form.value for form in CallOffForm)  # Call Off Schedule 7: short, long
 
 
 def parties(engagement: Engagement) -> Parties:
@@ -33,10 +40,52 @@ def catalogue_ids(session: Session, engagement_id: str) -> list[str]:
     return sorted(session.exec(query))
 
 
+def organisation_names(session: Session, org_ids: list[str] | None = None) -> dict[str, str]:
+    """Organisation names by id (all of them, or those of `org_ids`)."""
+    query = select(Organisation)
+    if org_ids is not None:
+        query = query.where(col(Organisation.id).in_(org_ids))
+    return {o.id: o.name for o in session.exec(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One engagement as both faces show it: the row, its catalogues and the parties' names."""
+
+    engagement: Engagement
+    catalogue_ids: list[str]
+    names: dict[str, str]
+
+
+def summary(session: Session, engagement: Engagement) -> Summary:
+    """One engagement (already loaded through the access rule) with its catalogues and parties."""
+    names = organisation_names(session, [engagement.buyer_org_id, engagement.supplier_org_id])
+    return Summary(engagement, catalogue_ids(session, engagement.id), names)
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """What the new-engagement form offers: (id, name) pairs."""
+
+    buyers: list[tuple[str, str]]
+    suppliers: list[tuple[str, str]]
+
+
+def choices(session: Session, actor: Actor) -> Choices:
+    """Buyers the actor may create for (an advisor: their own department) and every supplier."""
+    orgs = list(session.exec(select(Organisation).order_by(col(Organisation.name))))
+    buyers = [
+        (o.id, o.name)
+        for o in orgs
+        if o.kind is OrgKind.BUYER and (actor.role is Role.ADMINISTRATOR or o.id == actor.org_id)
+    ]
+    return Choices(buyers, [(o.id, o.name) for o in orgs if o.kind is OrgKind.SUPPLIER])
+
+
 def create(
     session: Session,
     library: Library,
-    actor: Actor,
+    caller: Caller,
     *,
     reference: str,
     title: str,
@@ -46,12 +95,22 @@ def create(
     workflow_profile: str,
     catalogue_ids: list[str],
     jurisdiction: str = "england-and-wales",
+    call_off_form: str = CallOffForm.LONG.value,
 ) -> Engagement:
-    """A new engagement; administrators create any, buyer advisors only for their own department."""
+    """A new engagement; administrators create any, buyer advisors only for their own department.
+    Audited as `engagement_created`; anyone else is refused with 403 (who may create is public).
+
+    `jurisdiction` is the engagement's record of which public holidays are not Working Days
+    (England and Wales unless the contract says otherwise: Call Off Schedule 7 definition of
+    Working Day). `call_off_form` is the form of Call Off Schedule 7 the contract uses, "short"
+    (paragraphs 1 to 5) or "long" (paragraphs 1 to 9 with Annex 1, the default); the deadlines
+    cite that form's paragraph numbers. It is kept for every engagement but only read under
+    Call Off Schedule 7."""
+    actor = caller.actor
     if not can(actor, Action.CREATE_ENGAGEMENT):
         raise Denied(
             "Only administrators and buyer advisors create engagements.",
-            action="engagement_created",
+            action=AuditAction.ENGAGEMENT_CREATED,
             object_type="engagement",
             object_id="",
         )
@@ -66,6 +125,10 @@ def create(
         problems["workflow_profile"] = f"Workflow profile must be one of {', '.join(WORKFLOW_PROFILES)}."
     if jurisdiction not in JURISDICTIONS:
         problems["jurisdiction"] = f"Jurisdiction must be one of {', '.join(JURISDICTIONS)}."
+    if call_off_form not in CALL_OFF_FORMS:
+        problems["call_off_form"] = (
+            f"The form of Call Off Schedule 7 must be one of {', '.join(CALL_OFF_FORMS)}."
+        )
     known = {c.id for c in library.catalogues}
     unknown = [c for c in catalogue_ids if c not in known]
     if not catalogue_ids or unknown:
@@ -90,6 +153,7 @@ def create(
         effective_on=effective,
         workflow_profile=workflow_profile,
         jurisdiction=jurisdiction,
+        call_off_form=CallOffForm(call_off_form),
     )
     session.add(engagement)
     try:
@@ -101,6 +165,14 @@ def create(
         ) from None
     for catalogue_id in dict.fromkeys(catalogue_ids):
         session.add(EngagementCatalogue(engagement_id=engagement.id, catalogue_id=catalogue_id))
+    caller.record(
+        session,
+        AuditAction.ENGAGEMENT_CREATED,
+        object_type="engagement",
+        object_id=engagement.id,
+        engagement_id=engagement.id,
+        details={"workflow_profile": workflow_profile, "call_off_form": call_off_form},
+    )
     session.flush()
     return engagement
 
@@ -111,13 +183,15 @@ def scoping_answers(session: Session, engagement_id: str) -> dict[str, bool]:
 
 
 def set_scoping(
-    session: Session, library: Library, engagement: Engagement, actor: Actor, answers: dict[str, bool]
-) -> None:
-    """Record yes/no answers (only the supplier answers scoping questions)."""
+    session: Session, library: Library, engagement: Engagement, caller: Caller, answers: dict[str, bool]
+) -> dict[str, bool]:
+    """Record yes/no answers (only the supplier answers scoping questions), audited as
+    `scoping_answered` with the answers given; returns every answer the engagement now has."""
+    actor = caller.actor
     if actor.role not in SUPPLIER_ROLES:
         raise Denied(
             "The supplier answers the scoping questions.",
-            action="scoping_answered",
+            action=AuditAction.SCOPING_ANSWERED,
             object_type="engagement",
             object_id=engagement.id,
             engagement_id=engagement.id,
@@ -144,7 +218,30 @@ def set_scoping(
         else:
             row.answer, row.answered_by_id, row.answered_at = answer, actor.user_id, utcnow()
         session.add(row)
+        existing[question_id] = row
+    caller.record(
+        session,
+        AuditAction.SCOPING_ANSWERED,
+        object_type="engagement",
+        object_id=engagement.id,
+        engagement_id=engagement.id,
+        details=dict(answers),
+    )
     session.flush()
+    return {question_id: row.answer for question_id, row in existing.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Scoping:
+    questions: tuple[ScopingQuestion, ...]
+    answers: dict[str, bool]
+    can_answer: bool
+
+
+def scoping(session: Session, library: Library, engagement: Engagement, actor: Actor) -> Scoping:
+    """The scoping questions, the answers so far, and whether the actor answers them."""
+    may = can(actor, Action.ANSWER_CONTROL, parties(engagement))
+    return Scoping(tuple(library.questions), scoping_answers(session, engagement.id), may)
 
 
 def applicability(control: Control, answers: dict[str, bool], library: Library) -> tuple[bool, str]:
@@ -158,10 +255,3 @@ def applicability(control: Control, answers: dict[str, bool], library: Library) 
 
 def engagement_controls(library: Library, catalogue_list: list[str]) -> list[Control]:
     return [c for cid in catalogue_list if (cat := library.catalogue(cid)) for c in cat.controls]
-
-
-def get_visible(session: Session, actor: Actor, engagement_id: str) -> Engagement:
-    engagement = session.get(Engagement, engagement_id)
-    if engagement is None:
-        raise NotFound("No such engagement.")
-    return engagement

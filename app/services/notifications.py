@@ -1,20 +1,27 @@
-"""In-app notifications, email preferences, the "due soon" panel and the secret calendar feed."""
+"""In-app notifications, email preferences, the "due soon" panel and the secret calendar feed.
+
+The person's own use cases (`read_one`, `read_everything`, `choose_email`, `create_feed`,
+`turn_off_feed`, `page_of`) take a `Caller` and act only on the caller's own rows: another
+person's notification is refused as "not found" (audited). Reading a notification is not
+itself audited; choosing preferences and creating or revoking the calendar address are."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
+from app.adapters.crypto import new_token, sha256_hex
 from app.domain import reminders as rules
 from app.domain.access import SUPPLIER_ROLES, Actor, Role
+from app.domain.audit import AuditAction
 from app.domain.errors import InvalidInput, NotFound, Refused
 from app.models import CalendarFeed, Engagement, Notification, NotificationPreference, User, utcnow
-from app.security import new_token, sha256_hex
 from app.services import ics
-from app.services.reminders import certificate_items, engagement_items
+from app.services.caller import Caller
+from app.services.reminders import certificate_items, engagement_items, evidence_items
 
 DUE_SOON_DAYS = 30
 FEED_PREFIX = "cal"
@@ -65,6 +72,104 @@ def mark_all_read(session: Session, user_id: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page of the listing ends: the last row's time and id (newest first, then by id)."""
+
+    created_at: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPage:
+    items: list[Notification]
+    unread: int
+    next: Position | None  # None: this is the last page
+
+
+def page_of(
+    session: Session, caller: Caller, *, unread_only: bool, limit: int, after: Position | None
+) -> NotificationPage:
+    """One page of the caller's notifications, newest first, after `after` (keyset: stable when
+    new ones arrive meanwhile)."""
+    user_id = caller.actor.user_id
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(col(Notification.read_at).is_(None))
+    if after is not None:
+        moment = after.created_at.astimezone(UTC) if after.created_at.tzinfo else after.created_at
+        query = query.where(
+            or_(
+                col(Notification.created_at) < moment,
+                and_(col(Notification.created_at) == moment, col(Notification.id) > after.id),
+            )
+        )
+    rows = list(
+        session.exec(
+            query.order_by(col(Notification.created_at).desc(), col(Notification.id)).limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    items = rows[:limit]
+    last = items[-1] if more and items else None
+    return NotificationPage(
+        items, unread_count(session, user_id), Position(last.created_at, last.id) if last else None
+    )
+
+
+def read_one(session: Session, caller: Caller, notification_id: str) -> Notification:
+    """Mark one of the caller's notifications read; any other id is refused as "not found"."""
+    try:
+        return mark_read(session, caller.actor.user_id, notification_id)
+    except NotFound as problem:
+        if isinstance(problem, Refused):
+            raise
+        raise Refused(
+            "No such notification.",
+            action=AuditAction.NOTIFICATION_READ,
+            object_type="notification",
+            object_id=notification_id,
+        ) from None
+
+
+def read_everything(session: Session, caller: Caller) -> int:
+    """Mark every notification of the caller read; returns how many were unread."""
+    return mark_all_read(session, caller.actor.user_id)
+
+
+def choose_email(session: Session, caller: Caller, email_on: set[str]) -> dict[str, bool]:
+    """Email on for exactly the categories in `email_on` (off for the rest), audited."""
+    chosen = set_preferences(session, caller.actor.user_id, email_on)
+    caller.record(session, AuditAction.NOTIFICATION_PREFERENCES, details={"email": sorted(email_on)})
+    session.flush()
+    return chosen
+
+
+def create_feed(session: Session, caller: Caller) -> str:
+    """A new secret calendar address for the caller (the old one stops working), audited."""
+    token = new_feed(session, caller.actor.user_id)
+    caller.record(
+        session,
+        AuditAction.CALENDAR_FEED_CREATED,
+        object_type="calendar_feed",
+        object_id=caller.actor.user_id,
+    )
+    session.flush()
+    return token
+
+
+def turn_off_feed(session: Session, caller: Caller) -> None:
+    """Revoke the caller's calendar address, audited (NotFound when there is none)."""
+    revoke_feed(session, caller.actor.user_id)
+    caller.record(
+        session,
+        AuditAction.CALENDAR_FEED_REVOKED,
+        object_type="calendar_feed",
+        object_id=caller.actor.user_id,
+    )
+    session.flush()
+
+
 def preferences(session: Session, user_id: str) -> dict[str, bool]:
     """Email on or off per category (on unless switched off)."""
     stored = {
@@ -103,27 +208,40 @@ def scope(session: Session, actor: Actor) -> tuple[set[str], list[Engagement]]:
 
 
 def dated_items(session: Session, actor: Actor, *, start: date, end: date, today: date) -> list[rules.Item]:
+    """What the actor follows that falls in [start, end]: certificate expiries, annual
+    submissions, workflow deadlines and, for a supplier, its evidence expiries."""
     suppliers, engagements = scope(session, actor)
     if not suppliers:
         return []
     items = certificate_items(session, suppliers) + engagement_items(
         session, engagements, start=start, end=end, today=today
     )
+    if actor.role in SUPPLIER_ROLES:  # a supplier's evidence library is its own
+        items += evidence_items(session, suppliers)
     return sorted((i for i in items if start <= i.due_on <= end), key=lambda i: (i.due_on, i.subject))
 
 
 @dataclass(frozen=True, slots=True)
 class DueSoon:
     item: rules.Item
-    days: int  # negative: overdue
+    days: int  # negative: overdue (a target: passed)
 
     @property
     def when(self) -> str:
+        """How far off it is. A target (Call Off Schedule 7's approval period) is never overdue,
+        and an ISMS deadline Attest cannot see met is never called overdue either."""
+        plural = "s" if abs(self.days) != 1 else ""
+        if self.item.kind in rules.JOINT_TARGETS:
+            if self.days < 0:
+                return f"{-self.days} day{plural} ago (a target, not a deadline)"
+            return ("today" if self.days == 0 else f"in {self.days} day{plural}") + " (a target)"
+        if self.days < 0 and self.item.kind in rules.UNRECORDED_DEADLINES:
+            return f"{-self.days} day{plural} ago (Attest does not record the submission)"
         if self.days < 0:
-            return f"{-self.days} day{'s' if self.days != -1 else ''} overdue"
+            return f"{-self.days} day{plural} overdue"
         if self.days == 0:
             return "today"
-        return f"in {self.days} day{'s' if self.days != 1 else ''}"
+        return f"in {self.days} day{plural}"
 
 
 def due_soon(session: Session, actor: Actor, *, today: date, days: int = DUE_SOON_DAYS) -> list[DueSoon]:

@@ -1,6 +1,12 @@
 """The Security Management Plan's parts the supplier lead keeps: the risk register (part of the
 Information Assurance Assessment), the Required Changes Register, the Incident Management
-Process and the security roles (Schedule 2.4 definitions, paras 3.4, 3.5, 4.4)."""
+Process and the security roles (Schedule 2.4 definitions, paras 3.4, 3.5, 4.4).
+
+Each use case a person or a script performs (`save_risk`, `delete_risk`, `save_entry`,
+`entries_from_gaps`, `save_incident_process`, `save_security_roles`) takes the `Caller`, applies
+the rule, records its one audit event and flushes; the HTTP layer only commits. The `store_*`
+functions are the rule and the write without the audit event, for seeding (demo data) and for
+tests that exercise the rule alone; no route calls them."""
 
 from __future__ import annotations
 
@@ -13,8 +19,11 @@ from sqlmodel import Session, col, select
 
 from app.domain import dates
 from app.domain.access import Action, Actor, can
+from app.domain.audit import AuditAction
 from app.domain.catalogue import Library
 from app.domain.errors import Denied, InvalidInput, NotFound, Refused
+from app.domain.readiness import Status
+from app.domain.register import EntrySource, EntryStatus
 from app.models import (
     ControlResponse,
     Engagement,
@@ -26,6 +35,7 @@ from app.models import (
     utcnow,
 )
 from app.services import versioning
+from app.services.caller import Caller
 from app.services.engagements import catalogue_ids, parties
 
 ROLE_KINDS = {
@@ -33,8 +43,8 @@ ROLE_KINDS = {
     "day_to_day_contact": "Day-to-day security contact (SPOC, Schedule 2.4 para 3.5)",
     "information_assurance": "Responsible for information assurance (Schedule 2.4 para 3.4)",
 }
-ENTRY_STATUSES = ("planned", "in_progress", "implemented")
-ENTRY_SOURCES = ("gap", "change_notice", "manual")
+ENTRY_STATUSES: tuple[EntryStatus, ...] = tuple(EntryStatus)
+ENTRY_SOURCES: tuple[EntrySource, ...] = tuple(EntrySource)
 MAX_TEXT = 10_000
 InEngagement = TypeVar("InEngagement", Risk, RegisterEntry)
 
@@ -107,7 +117,7 @@ def score(likelihood: int, impact: int) -> int:
     return likelihood * impact
 
 
-def save_risk(
+def store_risk(
     session: Session,
     library: Library,
     engagement: Engagement,
@@ -171,18 +181,45 @@ def _fresh(session: Session, model: type[InEngagement], object_id: str) -> InEng
 def delete_risk(
     session: Session,
     engagement: Engagement,
-    actor: Actor,
+    caller: Caller,
     risk_id: str,
     *,
     expected_version: int | None = None,
 ) -> None:
-    _require(actor, engagement, "risk_deleted")
+    """Remove a risk; with `expected_version`, only if nobody saved it since (a conflict otherwise)."""
+    _require(caller.actor, engagement, AuditAction.RISK_DELETED)
     risk = _in_engagement(
         _fresh(session, Risk, risk_id), engagement, "risk_deleted", "risk", "No such risk in this engagement."
     )
     versioning.check("risk", risk.version, expected_version)
     versioning.delete(session, Risk, [col(Risk.id) == risk.id], risk.version, "risk")
     session.expunge(risk)
+    caller.record(
+        session,
+        AuditAction.RISK_DELETED,
+        object_type="risk",
+        object_id=risk_id,
+        engagement_id=engagement.id,
+    )
+    session.flush()
+
+
+def save_risk(
+    session: Session,
+    library: Library,
+    engagement: Engagement,
+    caller: Caller,
+    data: RiskInput,
+    *,
+    risk_id: str | None = None,
+) -> Risk:
+    """Add a risk, or edit one (`risk_id`, guarded by `data.expected_version`), audited."""
+    risk = store_risk(session, library, engagement, caller.actor, data, risk_id=risk_id)
+    caller.record(
+        session, AuditAction.RISK_SAVED, object_type="risk", object_id=risk.id, engagement_id=engagement.id
+    )
+    session.flush()
+    return risk
 
 
 def heat_map(items: list[Risk], *, residual: bool = False) -> list[list[int]]:
@@ -218,14 +255,14 @@ def register_entries(session: Session, engagement_id: str) -> list[RegisterEntry
     return list(session.exec(query))
 
 
-def save_entry(
+def store_entry(
     session: Session,
     engagement: Engagement,
     actor: Actor,
     data: EntryInput,
     *,
     entry_id: str | None = None,
-    source: str = "manual",
+    source: EntrySource = EntrySource.MANUAL,
     change_notice_id: str | None = None,
 ) -> RegisterEntry:
     _require(actor, engagement, "register_entry_saved")
@@ -278,14 +315,36 @@ def save_entry(
     return found
 
 
-def entries_from_gaps(session: Session, engagement: Engagement, actor: Actor) -> list[RegisterEntry]:
+def save_entry(
+    session: Session,
+    engagement: Engagement,
+    caller: Caller,
+    data: EntryInput,
+    *,
+    entry_id: str | None = None,
+) -> RegisterEntry:
+    """Add an entry to the Required Changes Register by hand, or edit one, audited."""
+    entry = store_entry(session, engagement, caller.actor, data, entry_id=entry_id)
+    caller.record(
+        session,
+        AuditAction.REGISTER_ENTRY_SAVED,
+        object_type="register_entry",
+        object_id=entry.id,
+        engagement_id=engagement.id,
+    )
+    session.flush()
+    return entry
+
+
+def entries_from_gaps(session: Session, engagement: Engagement, caller: Caller) -> list[RegisterEntry]:
     """One register entry per control answered not met or partially met with a planned change,
     unless that control already has one. The planned change and target date carry over."""
-    _require(actor, engagement, "register_entries_from_gaps")
+    actor = caller.actor
+    _require(actor, engagement, AuditAction.REGISTER_ENTRIES_FROM_GAPS)
     have = {e.control_id for e in register_entries(session, engagement.id)}
     query = select(ControlResponse).where(
         ControlResponse.engagement_id == engagement.id,
-        col(ControlResponse.status).in_(("not_met", "partially_met")),
+        col(ControlResponse.status).in_((Status.NOT_MET, Status.PARTIALLY_MET)),
     )
     created = []
     for response in session.exec(query):
@@ -295,13 +354,22 @@ def entries_from_gaps(session: Session, engagement: Engagement, actor: Actor) ->
             engagement_id=engagement.id,
             title=f"{response.control_id}: {' '.join(response.planned_change.split())}"[:200],
             description=response.planned_change,
-            source="gap",
+            source=EntrySource.GAP,
             control_id=response.control_id,
             agreed_on=response.target_on,
             updated_by_id=actor.user_id,
         )
         session.add(entry)
         created.append(entry)
+    session.flush()
+    caller.record(
+        session,
+        AuditAction.REGISTER_ENTRIES_FROM_GAPS,
+        object_type="engagement",
+        object_id=engagement.id,
+        engagement_id=engagement.id,
+        details={"created": len(created)},
+    )
     session.flush()
     return created
 
@@ -340,7 +408,7 @@ def contacts_of(process: IncidentProcess | None) -> list[dict[str, str]]:
     return json.loads(process.contacts) if process else []
 
 
-def set_incident_process(
+def store_incident_process(
     session: Session,
     engagement: Engagement,
     actor: Actor,
@@ -419,6 +487,39 @@ def set_incident_process(
     return process
 
 
+def save_incident_process(
+    session: Session,
+    engagement: Engagement,
+    caller: Caller,
+    *,
+    document: str,
+    contacts: list[dict[str, str]],
+    report_loss_hours: int | None = None,
+    trace_loss_hours: int | None = None,
+    expected_version: int | None = None,
+) -> IncidentProcess:
+    """Save the Incident Management Process (rules in `store_incident_process`), audited."""
+    process = store_incident_process(
+        session,
+        engagement,
+        caller.actor,
+        document=document,
+        contacts=contacts,
+        report_loss_hours=report_loss_hours,
+        trace_loss_hours=trace_loss_hours,
+        expected_version=expected_version,
+    )
+    caller.record(
+        session,
+        AuditAction.INCIDENT_PROCESS_SAVED,
+        object_type="engagement",
+        object_id=engagement.id,
+        engagement_id=engagement.id,
+    )
+    session.flush()
+    return process
+
+
 def security_roles(session: Session, engagement_id: str) -> list[SecurityRole]:
     query = select(SecurityRole).where(SecurityRole.engagement_id == engagement_id)
     return sorted(session.exec(query), key=lambda r: (list(ROLE_KINDS).index(r.kind), r.name))
@@ -430,7 +531,7 @@ def roles_version(session: Session, engagement_id: str) -> int:
     return found.version if found else 0
 
 
-def set_security_roles(
+def store_security_roles(
     session: Session,
     engagement: Engagement,
     actor: Actor,
@@ -485,5 +586,26 @@ def set_security_roles(
         session.delete(old)
     session.flush()
     session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def save_security_roles(
+    session: Session,
+    engagement: Engagement,
+    caller: Caller,
+    people: list[dict[str, Any]],
+    *,
+    expected_version: int | None = None,
+) -> list[SecurityRole]:
+    """Replace the people in security roles (rules in `store_security_roles`), audited."""
+    rows = store_security_roles(session, engagement, caller.actor, people, expected_version=expected_version)
+    caller.record(
+        session,
+        AuditAction.SECURITY_ROLES_SAVED,
+        object_type="engagement",
+        object_id=engagement.id,
+        engagement_id=engagement.id,
+    )
     session.flush()
     return rows

@@ -5,16 +5,27 @@ One run (`run`):
 1. takes the sender lease: a conditional UPDATE of the single `reminder_run` row that succeeds
    only when no other process holds an unexpired lease, so one process sends even when several
    run `attest remind` (works the same on SQLite and PostgreSQL);
-2. in one transaction, computes the reminders due since the last run (app.domain.reminders),
-   records each (key, recipient) in `reminder_sent` with its in-app notification, moves the
-   last-run day forward, and commits: from here on a reminder can never be recorded twice
-   (the pair is also a unique constraint);
+2. plans the sweep (a read: the window since the last run, the engagements, the suppliers
+   holding certificates), then for each engagement, and each supplier's certificates, computes
+   the reminders due (app.domain.reminders) outside any write transaction and records each
+   (key, recipient) in `reminder_sent` with its in-app notification in one short write
+   transaction of that unit alone (no transaction spans two engagements, so answer saves never
+   wait on a sweep); a unit is idempotent (the pair is also a unique constraint), so a unit
+   run twice or retried records nothing twice; only when every unit is recorded does the
+   last-run day move forward (a sweep that dies part-way is simply evaluated again);
 3. mails the recorded rows not yet sent, each claimed by a conditional UPDATE (attempt count and
    claim time, committed) before the SMTP call and marked sent after it: a crash between record
    and send leaves an unclaimed row that the next run sends; a crash during the SMTP call leaves
    a claim that expires after CLAIM_TIMEOUT, then the row is retried; a row being sent by one
    process is never picked up by another, and nothing marked sent is sent again;
 4. gives the lease back.
+
+`attest remind` runs these steps in process; `attest worker` runs the same functions as
+queue jobs (app.jobs: one job per unit, one per mail), with the same guarantees.
+
+Event notifications (app.services.events) are rows of the same ledger, recorded by the use case
+that made the change (key `event:<kind>:<object id>`); step 3 mails them like reminders, with
+their own template, so an event whose mail job never ran is sent by the next run.
 """
 
 from __future__ import annotations
@@ -33,17 +44,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.adapters.mail import Mailer, Message, absolute, render
 from app.config import Settings
 from app.db import session_scope
 from app.domain import reminders as rules
+from app.domain import reminders_events as kinds
 from app.domain.access import Role
 from app.domain.certificates import SCHEME_LABELS, Scheme
 from app.domain.dates import add_days
 from app.domain.deadlines import Deadline
-from app.mail import Mailer, absolute, render
 from app.models import (
     Certificate,
     Engagement,
+    Evidence,
     Notification,
     NotificationPreference,
     Organisation,
@@ -66,9 +79,12 @@ WHY = {
     "certificate_submission": "Certificates must be submitted to the buyer every year "
     "(CPS Security Policy 1.6).",
     "annual_review": "The Security Management Plan is reviewed at least once each contract year "
-    "(Schedule 2.4 para 5.1).",
-    "workflow_deadline": "This deadline comes from the approval workflow of the contract.",
+    "(Schedule 2.4 para 5.1; Call Off Schedule 7 short form para 4.4.1, long form para 5.1).",
+    "workflow_deadline": "This deadline (or target) comes from the approval workflow of the contract; "
+    "its page names the clause.",
     "escalation": "This item is overdue, so the buyer's security advisors are told too.",
+    "evidence_expiry": "Evidence the plan relies on should stay current (Schedule 2.4 para 5.1: the plan "
+    "is kept up to date): upload a new version before this one expires.",
 }
 
 
@@ -111,6 +127,31 @@ def certificate_items(session: Session, supplier_ids: Iterable[str] | None = Non
             )
         )
     return items
+
+
+def evidence_items(session: Session, supplier_ids: Iterable[str] | None = None) -> list[rules.Item]:
+    """The expiry of each current evidence item that has one; a certificate's own file is left
+    out (its certificate is reminded instead) and a superseded version is not current."""
+    query = select(Evidence).where(
+        col(Evidence.superseded_at).is_(None), col(Evidence.expires_on).is_not(None)
+    )
+    if supplier_ids is not None:
+        query = query.where(col(Evidence.supplier_org_id).in_(list(supplier_ids)))
+    files = set(
+        session.exec(select(Certificate.evidence_id).where(col(Certificate.evidence_id).is_not(None)))
+    )
+    return [
+        rules.Item(
+            kind=rules.EVIDENCE_EXPIRY,
+            object_id=e.id,
+            due_on=e.expires_on,
+            subject=f"The evidence \u201c{e.title}\u201d",
+            link=f"/evidence/{e.id}",
+            supplier_org_id=e.supplier_org_id,
+        )
+        for e in session.exec(query.order_by(col(Evidence.id)))
+        if e.expires_on is not None and e.id not in files
+    ]
 
 
 def engagement_items(
@@ -159,16 +200,6 @@ def _items_of(
     return items
 
 
-def all_items(
-    session: Session, *, start: date, end: date, today: date, skipped: list[str] | None = None
-) -> list[rules.Item]:
-    engagements = list(session.exec(select(Engagement)))
-    # Anniversaries are looked for far enough ahead for the earliest rule (30 days before).
-    return certificate_items(session) + engagement_items(
-        session, engagements, start=start, end=add_days(end, 61), today=today, skipped=skipped
-    )
-
-
 # --- who hears about it -----------------------------------------------------------------------
 
 
@@ -191,23 +222,6 @@ class Audiences:
             else self.buyers_of.get(item.supplier_org_id, set())
         )
         return [u for org in sorted(buyer_orgs) for u in self.advisors.get(org, [])]
-
-
-def audiences(session: Session) -> Audiences:
-    out = Audiences()
-    for user in session.exec(select(User).where(col(User.disabled_at).is_(None)).order_by(col(User.email))):
-        if user.role is Role.SUPPLIER_LEAD:
-            out.leads[user.organisation_id].append(user)
-        elif user.role is Role.BUYER_ADVISOR:
-            out.advisors[user.organisation_id].append(user)
-    for e in session.exec(select(Engagement)):
-        out.buyers_of[e.supplier_org_id].add(e.buyer_org_id)
-        out.buyer_of_engagement[e.id] = e.buyer_org_id
-    return out
-
-
-def email_wanted(session: Session) -> dict[tuple[str, str], bool]:
-    return {(p.user_id, p.category): p.email for p in session.exec(select(NotificationPreference))}
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -283,64 +297,212 @@ def release_lease(engine: Engine, owner: str) -> None:
         session.commit()
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep evaluates: the send days in (last, as_of], and the units that record them
+    one at a time (each in its own short write transaction)."""
+
+    last: date | None
+    as_of: date
+    window: tuple[date, date]
+    engagement_ids: list[str]
+    supplier_ids: list[str]  # suppliers holding certificates or dated evidence (their expiry reminders)
+
+
+def plan(engine: Engine, *, as_of: date) -> Sweep | None:
+    """The sweep due as of `as_of` (a read, no lock), or None when that day was already swept."""
+    with session_scope(engine) as session:
+        run_row = session.get(ReminderRun, 1)
+        last = run_row.last_run_on if run_row is not None else None
+        if last is not None and as_of <= last:
+            return None
+        engagement_ids = list(session.exec(select(Engagement.id).order_by(col(Engagement.id))))
+        supplier_ids = sorted(
+            set(
+                session.exec(
+                    select(Certificate.supplier_org_id).where(col(Certificate.withdrawn_at).is_(None))
+                )
+            )
+            | set(
+                session.exec(
+                    select(Evidence.supplier_org_id).where(
+                        col(Evidence.superseded_at).is_(None), col(Evidence.expires_on).is_not(None)
+                    )
+                )
+            )
+        )
+    return Sweep(last, as_of, rules.window(last, as_of), engagement_ids, supplier_ids)
+
+
+def _recipients_for(session: Session, *, supplier_org_id: str, buyer_org_ids: set[str]) -> Audiences:
+    """The audiences of one unit only: the supplier's leads and the named buyers' advisors."""
+    out = Audiences()
+    orgs = {supplier_org_id, *buyer_org_ids}
+    query = (
+        select(User)
+        .where(col(User.disabled_at).is_(None), col(User.organisation_id).in_(sorted(orgs)))
+        .order_by(col(User.email))
+    )
+    for user in session.exec(query):
+        if user.role is Role.SUPPLIER_LEAD and user.organisation_id == supplier_org_id:
+            out.leads[user.organisation_id].append(user)
+        elif user.role is Role.BUYER_ADVISOR and user.organisation_id in buyer_org_ids:
+            out.advisors[user.organisation_id].append(user)
+    out.buyers_of[supplier_org_id] = set(buyer_org_ids)
+    return out
+
+
+@dataclass(frozen=True)
+class _Row:
+    reminder: rules.Reminder
+    user_id: str
+    email_wanted: bool
+
+
+def _due_rows(
+    session: Session, items: list[rules.Item], people: Audiences, last: date | None, as_of: date
+) -> list[_Row]:
+    due = rules.due(items, rules.RULES, last, as_of)
+    if not due:
+        return []
+    user_ids = sorted({u.id for r in due for u in people.recipients(r)})
+    prefs = {
+        (p.user_id, p.category): p.email
+        for p in session.exec(
+            select(NotificationPreference).where(col(NotificationPreference.user_id).in_(user_ids))
+        )
+    }
+    return [
+        _Row(reminder, user.id, prefs.get((user.id, reminder.rule.category), True))
+        for reminder in due
+        for user in people.recipients(reminder)
+    ]
+
+
+def _write(engine: Engine, rows: list[_Row]) -> int:
+    """Record the rows not recorded yet, with their in-app notifications: one short write
+    transaction (inserts only; what they are was computed before it began). When another
+    sender recorded some of them meanwhile (the unique constraint refuses the pair), once more
+    with what is there now."""
+    if not rows:
+        return 0
+    try:
+        return _insert(engine, rows)
+    except IntegrityError:
+        return _insert(engine, rows)
+
+
+def _insert(engine: Engine, rows: list[_Row]) -> int:
+    with session_scope(engine, write=True) as session:
+        keys = sorted({r.reminder.key for r in rows})
+        existing = set(
+            session.exec(
+                select(ReminderSent.key, ReminderSent.recipient_id).where(col(ReminderSent.key).in_(keys))
+            ).all()
+        )
+        recorded = 0
+        for row in rows:
+            reminder = row.reminder
+            if (reminder.key, row.user_id) in existing:
+                continue
+            existing.add((reminder.key, row.user_id))
+            category = reminder.rule.category
+            session.add(
+                ReminderSent(
+                    key=reminder.key,
+                    recipient_id=row.user_id,
+                    category=category,
+                    subject=reminder.text[:300],
+                    link=reminder.item.link,
+                    due_on=reminder.item.due_on,
+                    send_on=reminder.send_on,
+                    email_wanted=row.email_wanted,
+                )
+            )
+            session.add(
+                Notification(
+                    user_id=row.user_id,
+                    category=category,
+                    subject=reminder.text[:300],
+                    link=reminder.item.link,
+                    reminder_key=reminder.key,
+                )
+            )
+            recorded += 1
+        session.commit()
+        return recorded
+
+
+def record_engagement(
+    engine: Engine, engagement_id: str, *, last: date | None, as_of: date, skipped: list[str] | None = None
+) -> int:
+    """Record the due reminders of one engagement (annual submissions, workflow deadlines);
+    idempotent. One whose items cannot be computed is logged and named in `skipped`."""
+    start, end = rules.window(last, as_of)
+    with session_scope(engine) as session:
+        engagement = session.get(Engagement, engagement_id)
+        if engagement is None:  # deleted since the sweep was planned
+            return 0
+        # Anniversaries are looked for far enough ahead for the earliest rule (30 days before).
+        items = engagement_items(
+            session, [engagement], start=start, end=add_days(end, 61), today=as_of, skipped=skipped
+        )
+        people = _recipients_for(
+            session, supplier_org_id=engagement.supplier_org_id, buyer_org_ids={engagement.buyer_org_id}
+        )
+        people.buyer_of_engagement[engagement.id] = engagement.buyer_org_id
+        rows = _due_rows(session, items, people, last, as_of)
+    return _write(engine, rows)
+
+
+def record_certificates(engine: Engine, supplier_org_id: str, *, last: date | None, as_of: date) -> int:
+    """Record the due certificate-expiry reminders of one supplier (its own certificates and
+    its sub-contractors') and its evidence-expiry reminders; idempotent."""
+    with session_scope(engine) as session:
+        items = certificate_items(session, [supplier_org_id]) + evidence_items(session, [supplier_org_id])
+        buyers = set(
+            session.exec(
+                select(Engagement.buyer_org_id).where(col(Engagement.supplier_org_id) == supplier_org_id)
+            )
+        )
+        people = _recipients_for(session, supplier_org_id=supplier_org_id, buyer_org_ids=buyers)
+        rows = _due_rows(session, items, people, last, as_of)
+    return _write(engine, rows)
+
+
+def finish_sweep(engine: Engine, *, as_of: date) -> bool:
+    """Move the last-run day forward to `as_of` once every unit of its sweep is recorded (never
+    backwards); True when it moved."""
+    _ensure_run_row(engine)
+    with session_scope(engine, write=True) as session:
+        result = session.execute(
+            update(ReminderRun)
+            .where(
+                col(ReminderRun.id) == 1,
+                or_(col(ReminderRun.last_run_on).is_(None), col(ReminderRun.last_run_on) < as_of),
+            )
+            .values(last_run_on=as_of)
+        )
+        session.commit()
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
 def record_due(
     engine: Engine, *, as_of: date, skipped: list[str] | None = None
 ) -> tuple[tuple[date, date] | None, int]:
-    """Record (and notify in-app) every reminder due since the last run, in one transaction.
+    """Record (and notify in-app) every reminder due since the last run, one engagement (or one
+    supplier's certificates) per short transaction, then move the last-run day forward.
     Engagements whose items could not be computed are named in `skipped`."""
-    with session_scope(engine, write=True) as session:
-        run = session.get(ReminderRun, 1) or ReminderRun(id=1)
-        last = run.last_run_on
-        if last is not None and as_of <= last:
-            return None, 0
-        start, end = rules.window(last, as_of)
-        items = all_items(session, start=start, end=end, today=as_of, skipped=skipped)
-        due = rules.due(items, rules.RULES, last, as_of)
-        people = audiences(session)
-        prefs = email_wanted(session)
-        keys = {r.key for r in due}
-        existing = (
-            set(
-                session.exec(
-                    select(ReminderSent.key, ReminderSent.recipient_id).where(col(ReminderSent.key).in_(keys))
-                ).all()
-            )
-            if keys
-            else set()
-        )
-        recorded = 0
-        for reminder in due:
-            for user in people.recipients(reminder):
-                if (reminder.key, user.id) in existing:
-                    continue
-                existing.add((reminder.key, user.id))
-                category = reminder.rule.category
-                session.add(
-                    ReminderSent(
-                        key=reminder.key,
-                        recipient_id=user.id,
-                        category=category,
-                        subject=reminder.text[:300],
-                        link=reminder.item.link,
-                        due_on=reminder.item.due_on,
-                        send_on=reminder.send_on,
-                        email_wanted=prefs.get((user.id, category), True),
-                    )
-                )
-                session.add(
-                    Notification(
-                        user_id=user.id,
-                        category=category,
-                        subject=reminder.text[:300],
-                        link=reminder.item.link,
-                        reminder_key=reminder.key,
-                    )
-                )
-                recorded += 1
-        run.last_run_on = as_of
-        session.add(run)
-        session.commit()
-        return (start, end), recorded
+    sweep = plan(engine, as_of=as_of)
+    if sweep is None:
+        return None, 0
+    recorded = 0
+    for supplier_id in sweep.supplier_ids:
+        recorded += record_certificates(engine, supplier_id, last=sweep.last, as_of=as_of)
+    for engagement_id in sweep.engagement_ids:
+        recorded += record_engagement(engine, engagement_id, last=sweep.last, as_of=as_of, skipped=skipped)
+    finish_sweep(engine, as_of=as_of)
+    return sweep.window, recorded
 
 
 def pending_ids(engine: Engine) -> list[str]:
@@ -390,40 +552,62 @@ def _finish(engine: Engine, row_id: str, *, error: str = "") -> None:
         session.commit()
 
 
+def deliver_one(engine: Engine, mailer: Mailer, settings: Settings, row_id: str) -> str:
+    """Claim one recorded reminder, mail it and mark it sent. Returns "sent", "failed" (the
+    claim is released with the error, so a retry or a later run sends it), or "taken" (sent
+    already, claimed by another sender, or out of attempts: nothing to do here)."""
+    row = _claim(engine, row_id)
+    if row is None:
+        return "taken"
+    with session_scope(engine) as session:
+        user = session.get(User, row.recipient_id)
+    if user is None or user.disabled_at is not None:
+        _finish(engine, row.id, error="recipient disabled")
+        return "taken"
+    message = message_for(row, user, settings)
+    try:
+        mailer.send(message)
+    except Exception as error:  # any mail failure: keep the row pending for a retry
+        log.warning("reminder %s to %s not sent: %s", row.key, user.email, error)
+        _finish(engine, row.id, error=str(error) or type(error).__name__)
+        raise MailNotSent(f"{user.email}: {error}") from error
+    _finish(engine, row.id)
+    return "sent"
+
+
+def message_for(row: ReminderSent, user: User, settings: Settings) -> Message:
+    """The email of one ledger row: a reminder, or an event notification (app.services.events),
+    whose key says which; links are absolute under the configured base URL."""
+    event = kinds.is_event_key(row.key)
+    return render(
+        "event" if event else "reminder",
+        settings,
+        to=user.email,
+        subject=f"Attest: {row.subject}" if event else f"Attest reminder: {row.subject}",
+        message_id=f"<{'event' if event else 'reminder'}-{row.id}@attest.invalid>",
+        name=user.name,
+        text=row.subject,
+        link=absolute(settings, row.link),
+        why=(kinds.EVENT_WHY if event else WHY).get(row.category, ""),
+        category=rules.CATEGORIES.get(row.category, row.category),
+    )
+
+
+class MailNotSent(Exception):
+    """A reminder's mail failed; its row stays pending (the message names the recipient)."""
+
+
 def deliver_pending(engine: Engine, mailer: Mailer, settings: Settings, result: RunResult) -> None:
     """Mail every recorded reminder not yet accepted by the mail server."""
-    with session_scope(engine) as session:
-        users = {u.id: u for u in session.exec(select(User))}
     for row_id in pending_ids(engine):
-        row = _claim(engine, row_id)
-        if row is None:
-            continue
-        user = users.get(row.recipient_id)
-        if user is None or user.disabled_at is not None:
-            _finish(engine, row.id, error="recipient disabled")
-            continue
-        message = render(
-            "reminder",
-            settings,
-            to=user.email,
-            subject=f"Attest reminder: {row.subject}",
-            message_id=f"<reminder-{row.id}@attest.invalid>",
-            name=user.name,
-            text=row.subject,
-            link=absolute(settings, row.link),
-            why=WHY.get(row.category, ""),
-            category=rules.CATEGORIES.get(row.category, row.category),
-        )
         try:
-            mailer.send(message)
-        except Exception as error:  # any mail failure: keep the row pending for the next run
-            log.warning("reminder %s to %s not sent: %s", row.key, user.email, error)
-            _finish(engine, row.id, error=str(error) or type(error).__name__)
+            outcome = deliver_one(engine, mailer, settings, row_id)
+        except MailNotSent as error:
             result.failed += 1
-            result.errors.append(f"{user.email}: {error}")
+            result.errors.append(str(error))
             continue
-        _finish(engine, row.id)
-        result.emailed += 1
+        if outcome == "sent":
+            result.emailed += 1
 
 
 def run(

@@ -11,13 +11,16 @@ from sqlmodel import Session, col, select
 
 from app.domain import dates
 from app.domain.access import Action, Actor, can
+from app.domain.audit import AuditAction
 from app.domain.catalogue import Control, Library, may_copy_answer
 from app.domain.errors import Denied, InvalidInput, NotFound
+from app.domain.readiness import Status
 from app.models import ControlResponse, Engagement, EvidenceLink, ResponseChange, User, utcnow
 from app.services import versioning
+from app.services.caller import Caller
 from app.services.engagements import catalogue_ids, parties
 
-STATUSES = ("met", "partially_met", "not_met", "not_applicable")
+STATUSES: tuple[Status, ...] = tuple(Status)
 STATUS_LABELS = {
     "met": "Met",
     "partially_met": "Partially met",
@@ -145,6 +148,33 @@ def set_response(
     return row
 
 
+def save_response(
+    session: Session,
+    library: Library,
+    engagement: Engagement,
+    caller: Caller,
+    control_id: str,
+    data: ResponseInput,
+) -> ControlResponse:
+    """The use case "answer a control": `set_response`, audited as `response_saved`."""
+    row = set_response(session, library, engagement, caller.actor, control_id, data)
+    caller.record(
+        session,
+        AuditAction.RESPONSE_SAVED,
+        object_type="control",
+        object_id=control_id,
+        engagement_id=engagement.id,
+        details={"status": row.status, "version": row.version},
+    )
+    session.flush()
+    return row
+
+
+def supplier_people(session: Session, engagement: Engagement) -> list[User]:
+    """The supplier's people: who may own a control's answer."""
+    return list(session.exec(select(User).where(User.organisation_id == engagement.supplier_org_id)))
+
+
 def _snapshot_of(values: dict[str, Any]) -> dict[str, Any]:
     target = values["target_on"]
     fields = ("status", "statement", "justification", "owner_id", "planned_change")
@@ -154,6 +184,22 @@ def _snapshot_of(values: dict[str, Any]) -> dict[str, Any]:
 def responses_by_control(session: Session, engagement_id: str) -> dict[str, ControlResponse]:
     rows = session.exec(select(ControlResponse).where(ControlResponse.engagement_id == engagement_id))
     return {row.control_id: row for row in rows}
+
+
+def assigned_to(session: Session, owner_id: str, engagement_ids: list[str]) -> list[ControlResponse]:
+    """The answers `owner_id` owns in these engagements (one query), soonest target date first."""
+    if not engagement_ids:
+        return []
+    query = (
+        select(ControlResponse)
+        .where(ControlResponse.owner_id == owner_id, col(ControlResponse.engagement_id).in_(engagement_ids))
+        .order_by(
+            col(ControlResponse.target_on).is_(None),
+            col(ControlResponse.target_on),
+            col(ControlResponse.control_id),
+        )
+    )
+    return list(session.exec(query))
 
 
 def history(session: Session, engagement_id: str, control_id: str) -> list[ResponseChange]:
@@ -186,11 +232,13 @@ def apply_to_mapped(
     session: Session,
     library: Library,
     engagement: Engagement,
-    actor: Actor,
+    caller: Caller,
     control_id: str,
     target_ids: list[str],
 ) -> list[str]:
-    """Copy this control's answer and evidence links to chosen mapped controls (never silently)."""
+    """Copy this control's answer and evidence links to chosen mapped controls (never silently),
+    audited once as `response_applied_to_mapped` with the targets."""
+    actor = caller.actor
     source = responses_by_control(session, engagement.id).get(control_id)
     if source is None:
         raise InvalidInput("Answer this control first, then apply the answer to its mapped controls.")
@@ -244,5 +292,13 @@ def apply_to_mapped(
                         linked_by_id=actor.user_id,
                     )
                 )
+    caller.record(
+        session,
+        AuditAction.RESPONSE_APPLIED_TO_MAPPED,
+        object_type="control",
+        object_id=control_id,
+        engagement_id=engagement.id,
+        details={"targets": chosen},
+    )
     session.flush()
     return chosen

@@ -1,4 +1,8 @@
-"""Sign-in steps, server-side sessions, personal access tokens and throttling."""
+"""Sign-in steps, server-side sessions, personal access tokens and throttling.
+
+The use cases a signed-in person starts (`add_token`, `revoke_own_token`, `end_own_session`,
+`sign_out`) take a `Caller`, apply the rule, record their one audit event and flush; the
+building blocks below them (`create_token`, `revoke_token`, `end_session`...) record nothing."""
 
 from __future__ import annotations
 
@@ -8,21 +12,28 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
+from app.adapters.crypto import new_token, sha256_hex, verify_password
+from app.domain.audit import AuditAction
 from app.domain.credentials import THROTTLE_WINDOW_SECONDS, ThrottleState
 from app.domain.errors import InvalidInput, NotFound, Refused
 from app.models import ApiToken, LoginAttempt, Organisation, User, WebSession
-from app.security import new_token, sha256_hex, verify_password
-from app.services.accounts import normalise_email
+from app.services import audit
+from app.services.caller import Caller
 
 PENDING_MFA_MINUTES = 5
 TOUCH_EVERY = timedelta(seconds=60)
 MAX_TOKEN_DAYS = 366
+THROTTLED = "Too many attempts. Wait 15 minutes and try again, or ask your administrator."
 
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     idle: timedelta
     absolute: timedelta
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
 
 
 def aware(moment: datetime) -> datetime:
@@ -220,3 +231,76 @@ def find_token_user(session: Session, token: str, *, now: datetime) -> tuple[Use
     if api_token.expires_at is not None and aware(api_token.expires_at) <= now:
         return None
     return user, org
+
+
+def refuse_sign_in(session: Session, key: bytes, who: audit.Who, user_id: str | None, **why: str) -> None:
+    """Audit a refused sign-in step (outcome `denied`: a wrong credential or the throttle, not an
+    authorisation refusal); the caller commits it with the failure count."""
+    audit.record(
+        session,
+        key,
+        who,
+        AuditAction.SIGN_IN,
+        outcome="denied",
+        object_type="user" if user_id else "",
+        object_id=user_id or "",
+        details=why,
+    )
+
+
+def signed_in(session: Session, caller: Caller, *, method: str) -> None:
+    """Audit a finished sign-in (password and second factor) of the caller."""
+    caller.record(
+        session,
+        AuditAction.SIGN_IN,
+        object_type="user",
+        object_id=caller.actor.user_id,
+        details={"method": method},
+    )
+    session.flush()
+
+
+# --- use cases of the signed-in person -------------------------------------------------------
+
+
+def add_token(
+    session: Session, caller: Caller, user: User, *, name: str, expires_days: int | None, now: datetime
+) -> tuple[ApiToken, str]:
+    """A new personal access token of `user` (the caller's own), audited; shown once."""
+    row, token = create_token(session, user, name=name, expires_days=expires_days, now=now)
+    caller.record(session, AuditAction.TOKEN_CREATED, object_type="api_token", object_id=row.id)
+    session.flush()
+    return row, token
+
+
+def revoke_own_token(session: Session, caller: Caller, token_id: str, *, now: datetime) -> ApiToken:
+    """Revoke one of the caller's tokens; any other id is refused as "not found" (audited)."""
+    try:
+        row = revoke_token(session, caller.actor.user_id, token_id, now=now)
+    except NotFound:
+        raise Refused(
+            "No such token.", action=AuditAction.TOKEN_REVOKED, object_type="api_token", object_id=token_id
+        ) from None
+    caller.record(session, AuditAction.TOKEN_REVOKED, object_type="api_token", object_id=token_id)
+    session.flush()
+    return row
+
+
+def end_own_session(session: Session, caller: Caller, session_id: str, *, now: datetime) -> None:
+    """End one of the caller's sessions; any other id is refused as "not found" (audited)."""
+    try:
+        own_session(session, caller.actor.user_id, session_id)
+    except NotFound:
+        raise Refused(
+            "No such session.", action=AuditAction.SESSION_ENDED, object_type="session", object_id=session_id
+        ) from None
+    end_session(session, session_id, now=now)
+    caller.record(session, AuditAction.SESSION_ENDED, object_type="session", object_id=session_id)
+    session.flush()
+
+
+def sign_out(session: Session, caller: Caller, session_id: str, *, now: datetime) -> None:
+    """End the caller's current session."""
+    end_session(session, session_id, now=now)
+    caller.record(session, AuditAction.SIGN_OUT, object_type="user", object_id=caller.actor.user_id)
+    session.flush()

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from app import __version__
 from app.domain.dates import london
-from app.web.csrf import token_for
+from app.http.csrf import token_for
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 GOVUK_FRONTEND = "govuk-frontend-5.14.0"
@@ -56,7 +56,7 @@ def url_for(context: Context, name: str, /, **path_params: Any) -> str:
 
 @pass_context
 def csrf_token(context: Context) -> str:
-    """The CSRF token for this browser (see app.web.csrf)."""
+    """The CSRF token for this browser (see app.http.csrf)."""
     request: Request = context["request"]
     cached = getattr(request.state, "csrf_token", None)
     if cached is None:

@@ -1,15 +1,16 @@
 """Apply to mapped controls: copies along the allowed edges only (issue 13 item 9; review
 section 10 item 10): `equivalent` either way, `covers` from the covering control to the covered
 one, never `related`. Mappings used (controls/cps-security-policy.toml, on CPS-5.7):
-CPS-5.7 covers S24-A1-4.6a, equivalent CO7-A1-6.5, related S24-A1-5.2."""
+CPS-5.7 covers S24-A1-4.6a, covers CO7-A1-6.5, related S24-A1-5.2."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from app.db import session_scope
-from app.models import EngagementCatalogue
+from app.models import AuditEvent, EngagementCatalogue
 from tests.factories import csrf_token, make_engagement, make_org, make_person, sign_in
 
 
@@ -76,3 +77,27 @@ def test_an_information_clause_is_labelled_as_such_in_the_catalogue(app: FastAPI
     assert "Information</strong>" in page.text and "not a supplier duty" in page.text
     api = client.get("/api/catalogues/cps-security-policy/controls/CPS-3.2").json()
     assert api["criticality"] == "information"
+
+
+def test_the_api_applies_along_the_same_edges_with_the_same_audit(app: FastAPI, client: TestClient) -> None:
+    eid = start(app, client)
+    path = f"/api/engagements/{eid}/responses/CPS-5.7/apply-mapped"
+    token = {"X-CSRF-Token": csrf_token(app, client)}
+    assert (
+        client.post(path, json={"targets": ["S24-A1-4.6a"]}, headers=token).status_code == 422
+    )  # unanswered
+    answer(client, eid, "CPS-5.7")
+    assert client.post(path, json={"targets": ["S24-A1-5.2"]}, headers=token).status_code == 422  # related
+    applied = client.post(path, json={"targets": ["S24-A1-4.6a", "CO7-A1-6.5"]}, headers=token)
+    assert applied.status_code == 200, applied.text
+    assert applied.json() == {"control_id": "CPS-5.7", "targets": ["S24-A1-4.6a", "CO7-A1-6.5"]}
+    after = statuses(client, eid)
+    assert (
+        after["S24-A1-4.6a"] == "met" and after["CO7-A1-6.5"] == "met" and after["S24-A1-5.2"] == "unanswered"
+    )
+    with session_scope(app.state.engine) as session:
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "response_applied_to_mapped")
+        ).one()
+    assert (event.object_type, event.object_id, event.engagement_id) == ("control", "CPS-5.7", eid)
+    assert '"targets"' in event.details and "CO7-A1-6.5" in event.details

@@ -3,7 +3,8 @@
 Schedule 2.4, effective Tuesday 30 July 2024: plan due 11 September 2024 (30 Working Days,
 Summer bank holiday 26 August skipped). Submit, reject, revise late, reject again (material
 Default), resubmit, approve: the ISAS PDF names the risks and the plan's hash.
-Call Off Schedule 7: submit, reject, resubmit, reject -> Dispute Resolution Procedure.
+Call Off Schedule 7 (long form): submit, reject, resubmit, reject -> Dispute Resolution
+Procedure; the 15 Working Days from the first submission are one shared target for the cycle.
 """
 
 from __future__ import annotations
@@ -189,7 +190,12 @@ def test_schedule_2_4_story(app: FastAPI) -> None:
         )
         approved = buyer.post(
             f"/api/submissions/{v3['id']}/decision",
-            json={"decision": "approve", "residual_risks_accepted": True, "conditions": "Re-test annually."},
+            json={
+                "decision": "approve",
+                "residual_risks_accepted": True,
+                "conditions": "Re-test annually.",
+                "acknowledge_outstanding": True,  # the register is empty: its certificates stay open
+            },
         )
         assert approved.status_code == 200, approved.text
         number = approved.json()["decision"]["number"]
@@ -232,13 +238,19 @@ def test_call_off_schedule_7_story_ends_in_dispute(app: FastAPI) -> None:
         fill_plan(supplier, app, eid)
         v1 = supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).json()
         due = deadlines(supplier, eid)
-        assert due["plan_due"][0]["due_on"] == "2024-08-28"  # 20 Working Days after 30 July 2024
-        assert due["decision_due"][0]["due_on"] == "2024-09-03"  # 15 Working Days after first submission
+        # 20 Working Days after 30 July 2024 (the long form, para 4.1, is the default form)
+        assert due["plan_due"][0]["due_on"] == "2024-08-28"
+        assert due["plan_due"][0]["clause"] == "Call Off Schedule 7 long form para 4.1"
+        # 15 Working Days after the first submission: a shared target, not a buyer deadline
+        target = due["approval_target"][0]
+        assert target["due_on"] == "2024-09-03" and target["party"] == "joint" and target["target"] is True
+        assert target["clause"] == "Call Off Schedule 7 long form para 4.3" and "decision_due" not in due
         buyer.post(f"/api/submissions/{v1['id']}/decision", json={"decision": "reject", "reasons": "Gaps."})
     with on("2024-08-20", app, (supplier, lead), (buyer, advisor)):
         v2 = supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).json()
-        # one clock for the whole approval: still 15 Working Days from the first submission
-        assert deadlines(supplier, eid)["decision_due"][1]["due_on"] == "2024-09-03"
+        # one target for the whole approval cycle: still 15 Working Days from the first submission
+        targets = deadlines(supplier, eid)["approval_target"]
+        assert [(t["due_on"], t["cycle"], t["state"]) for t in targets] == [("2024-09-03", 1, "due")]
         result = buyer.post(
             f"/api/submissions/{v2['id']}/decision", json={"decision": "reject", "reasons": "Still gaps."}
         )
@@ -260,7 +272,7 @@ def test_change_notices_and_overdue_register_entries(app: FastAPI) -> None:
         v1 = supplier.post(f"/api/engagements/{eid}/submissions", json=DECLARATION).json()
         buyer.post(
             f"/api/submissions/{v1['id']}/decision",
-            json={"decision": "approve", "residual_risks_accepted": True},
+            json={"decision": "approve", "residual_risks_accepted": True, "acknowledge_outstanding": True},
         )
         assert supplier.get(f"/api/engagements/{eid}/readiness").json()["may_process_buyer_data"] in (
             True,

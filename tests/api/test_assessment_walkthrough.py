@@ -155,8 +155,16 @@ def test_walkthrough_matches_the_hand_computed_readiness(mini_app: FastAPI) -> N
             "unanswered": 1,
             "out_of_scope": 1,
         }
-        assert [b["control_id"] for b in readiness["blockers"]] == ["MINI-6"]
-        assert "expired" in readiness["blockers"][0]["reason"]
+        # one list: the engagement's Schedule 2.4 preconditions (make_engagement's profile), then the gate
+        assert [(b["kind"], b["clause"], b["control_id"]) for b in readiness["blockers"]] == [
+            ("certificate", "Schedule 2.4 para 6.1(a)", ""),
+            ("certificate", "Schedule 2.4 para 6.1(b)", ""),
+            ("certificate", "Schedule 2.4 para 4.2(a)", ""),
+            ("isas", "Schedule 2.4 para 4.2(b)", ""),
+            ("control", "test 6", "MINI-6"),
+        ]
+        assert "expired" in readiness["blockers"][-1]["reason"]
+        assert readiness["reasons"] == [b["message"] for b in readiness["blockers"]]
         assert [e["evidence_id"] for e in readiness["expiring"]] == [soon["id"]]
         assert readiness["may_process_buyer_data"] is False
         by_control = {c["control_id"]: c for c in readiness["controls"]}

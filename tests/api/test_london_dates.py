@@ -109,7 +109,7 @@ def test_a_page_shows_a_time_in_bst(app: FastAPI) -> None:
 def test_remind_without_as_of_evaluates_the_london_day(
     app: FastAPI, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from app import cli_remind
+    from app.cli import remind as cli_remind
 
     monkeypatch.setattr(cli_remind, "settings_or_fail", lambda: settings)
     with time_machine.travel(datetime(2026, 7, 29, 23, 30, tzinfo=SERVER_ZONE), tick=False):

@@ -1,4 +1,5 @@
-"""Pages and readiness run a fixed number of queries, whatever the number of controls answered."""
+"""Pages and readiness run a fixed number of queries, whatever the number of controls answered
+and of certificates and sub-contractors in the register (the gates read it in one query each)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.factories import make_engagement, make_evidence, make_org, make_person, sign_in
+from tests.factories import (
+    make_certificate,
+    make_engagement,
+    make_evidence,
+    make_org,
+    make_person,
+    make_subcontractor,
+    sign_in,
+)
 
 
 @contextmanager
@@ -50,6 +59,10 @@ def test_readiness_and_work_view_queries_do_not_grow_with_answers(app: FastAPI, 
                 json={"status": "met"},
             )
             make_evidence(app, engagement, lead, control_ids=(f"CPS-4.{n}",), data=b"%PDF-1.4 " + bytes([n]))
+            sub = make_subcontractor(engine, supplier, f"Sub {n}", "higher_risk" if n % 2 else "medium_risk")
+            make_certificate(engine, supplier, "cyber_essentials_plus", subcontractor_id=sub)
+        for scheme in ("iso27001", "cyber_essentials_plus", "it_health_check"):
+            make_certificate(engine, supplier, scheme)
         with counting(app) as many:
             for path in paths:
                 assert client.get(path).status_code == 200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.catalogue import CatalogueError, load_catalogue, load_library
+from app.adapters.catalogue_files import CatalogueError, load_catalogue, load_library
 from app.domain.catalogue import Criticality, Library
 from tests.conftest import CONTROLS
 
@@ -239,3 +239,93 @@ def test_call_off_annex_1_paragraphs_are_traced(library: Library) -> None:
     assert co7 is not None
     assert numbered_paragraphs(annex) <= set(co7.source_clauses)
     assert {p.split(".")[0] for p in numbered_paragraphs(annex)} == {str(n) for n in range(1, 9)}
+
+
+def write_pair(folder: Path, mappings_one: str, mappings_two: str) -> None:
+    """Two tiny catalogues, each with one control, with the given mapping tables."""
+    folder.mkdir(exist_ok=True)
+    (folder / "scoping.toml").write_text((CONTROLS / "scoping.toml").read_text())
+    for name, prefix, mappings in (("one", "A", mappings_one), ("two", "B", mappings_two)):
+        (folder / f"{name}.toml").write_text(
+            f'[catalogue]\nid="{name}"\ntitle="T"\nversion="1"\nsource="s"\nkind="framework"\n'
+            f'description="d"\nid_prefix="{prefix}"\nsource_clauses=["1"]\n'
+            '[[sections]]\nid="1"\ntitle="S"\n'
+            f'[[controls]]\nid="{prefix}-1"\nsection="1"\ntitle="x"\nrequirement="r"\nsource="s"\n'
+            'clauses=["1"]\nevidence="e"\ncriticality="normal"\n' + mappings
+        )
+
+
+def mapping(target: str, relation: str) -> str:
+    return f'[[controls.mappings]]\ntarget="{target}"\nrelation="{relation}"\n'
+
+
+@pytest.mark.parametrize(
+    ("one", "two", "expected"),
+    [
+        (
+            mapping("B-1", "related"),
+            mapping("A-1", "related"),
+            "two: control B-1: mappings: 'A-1' is already",
+        ),
+        (
+            mapping("B-1", "covers") + mapping("B-1", "related"),
+            "",
+            "one: control A-1: mappings: 'B-1' is already",
+        ),
+    ],
+)
+def test_a_pair_of_controls_is_mapped_once(tmp_path: Path, one: str, two: str, expected: str) -> None:
+    folder = tmp_path / "controls"
+    write_pair(folder, one, two)
+    with pytest.raises(CatalogueError) as caught:
+        load_library(folder)
+    assert expected in str(caught.value) and "declare a pair once" in str(caught.value)
+    write_pair(folder, mapping("B-1", "related"), "")  # declared once: loads, shown both ways
+    library = load_library(folder)
+    assert [link.control_id for link in library.links["B-1"]] == ["A-1"]
+
+
+TWO_CLAUSES = CONTROL.replace('clauses=["1"]', 'clauses=["1","2"]')
+
+
+@pytest.mark.parametrize(
+    ("index", "body", "expected"),
+    [
+        ("", TWO_CLAUSES + 'short_form_clauses=["4.1"]\n', "T-1: short_form_clauses: '4.1' is not in"),
+        (
+            'short_form_source_clauses=["4.1"]\n',
+            TWO_CLAUSES,
+            "short_form_source_clauses: clause '4.1' has no",
+        ),
+        ("", TWO_CLAUSES + 'short_form_clauses="4.1"\n', "T-1: short_form_clauses: a list of texts"),
+        ('short_form_source_clauses="4.1"\n', TWO_CLAUSES, "[catalogue]: short_form_source_clauses: a list"),
+    ],
+)
+def test_short_form_paragraphs_are_checked_like_source_clauses(
+    tmp_path: Path, index: str, body: str, expected: str
+) -> None:
+    folder = tmp_path / "controls"
+    write_catalogue(folder, body)
+    path = folder / "tiny.toml"
+    path.write_text(
+        path.read_text().replace('source_clauses=["1", "2"]\n', f'source_clauses=["1", "2"]\n{index}')
+    )
+    with pytest.raises(CatalogueError) as caught:
+        load_library(folder)
+    assert expected in str(caught.value)
+
+
+def test_a_short_form_paragraph_loads_onto_the_control(tmp_path: Path) -> None:
+    folder = tmp_path / "controls"
+    write_catalogue(folder, TWO_CLAUSES + 'short_form_clauses=["4.1", "4.2"]\n')
+    path = folder / "tiny.toml"
+    path.write_text(
+        path.read_text().replace(
+            'source_clauses=["1", "2"]\n',
+            'source_clauses=["1", "2"]\nshort_form_source_clauses=["4.1", "4.2"]\n',
+        )
+    )
+    library = load_library(folder)
+    assert library.controls["T-1"].short_form_clauses == ("4.1", "4.2")
+    tiny = library.catalogue("tiny")
+    assert tiny is not None and tiny.short_form_source_clauses == ("4.1", "4.2")

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - the tables read best one case per line
-"""Certificate entry rules, states and the certification gates (Schedule 2.4 para 6, CPS 1.5/1.6)."""
+"""Certificate entry rules, states and the Certification Requirements of Schedule 2.4 para 6 (which\nof them bind an engagement, and when: tests/domain/test_gates.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from app.domain.certificates import (
+    REQUIREMENTS,
     Entry,
     Held,
     Holder,
@@ -16,7 +17,7 @@ from app.domain.certificates import (
     add_months,
     check_entry,
     default_expiry,
-    gates,
+    shortfall,
     state_on,
 )
 
@@ -178,104 +179,26 @@ def test_state(expires: date | None, withdrawn: bool, expected: str) -> None:
     assert state_on(expires, TODAY, withdrawn=withdrawn) == expected
 
 
-SUPPLIER = Holder("", "Northwind Ltd", Tier.SUPPLIER)
-HIGH = Holder("h1", "Harbour Data Ltd", Tier.HIGHER_RISK)
-MEDIUM = Holder("m1", "Minster Print Ltd", Tier.MEDIUM_RISK)
-FINE = date(2027, 1, 1)
-SUPPLIER_OK = [Held("", ISO, FINE), Held("", CEP, FINE), Held("", ITHC, None)]
-
-GATE_CASES = [
-    ("supplier with everything", [SUPPLIER], SUPPLIER_OK, []),
-    (
-        "nothing on record",
-        [SUPPLIER],
-        [],
-        [
-            "No current ISO/IEC 27001 certificate on record for Northwind Ltd (Schedule 2.4 para 6.1(a); CPS Security Policy 1.6)",
-            "No current Cyber Essentials Plus certificate on record for Northwind Ltd (Schedule 2.4 para 6.1(b); CPS Security Policy 1.5, 1.6)",
-            "No current IT Health Check by a CHECK or CREST provider on record for Northwind Ltd (Schedule 2.4 paras 4.2(a), 7.1)",
-        ],
-    ),
-    (
-        "expired CE Plus",
-        [SUPPLIER],
-        [Held("", ISO, FINE), Held("", CEP, date(2026, 3, 1)), Held("", ITHC, None)],
-        [
-            "Cyber Essentials Plus certificate for Northwind Ltd expired on 2026-03-01 (Schedule 2.4 para 6.1(b); CPS Security Policy 1.5, 1.6)"
-        ],
-    ),
-    (
-        "expired CE Plus renewed",
-        [SUPPLIER],
-        [*SUPPLIER_OK, Held("", CEP, date(2026, 3, 1))],
-        [],
-    ),
-    (
-        "withdrawn ISO",
-        [SUPPLIER],
-        [Held("", ISO, FINE, withdrawn=True), Held("", CEP, FINE), Held("", ITHC, None)],
-        [
-            "No current ISO/IEC 27001 certificate on record for Northwind Ltd (Schedule 2.4 para 6.1(a); CPS Security Policy 1.6)"
-        ],
-    ),
-    (
-        "basic CE does not satisfy the supplier gate",
-        [SUPPLIER],
-        [Held("", ISO, FINE), Held("", CE, FINE), Held("", ITHC, None)],
-        ["Cyber Essentials Plus"],
-    ),
-    ("higher risk with ISO", [SUPPLIER, HIGH], [*SUPPLIER_OK, Held("h1", ISO, FINE)], []),
-    ("higher risk with CE Plus", [SUPPLIER, HIGH], [*SUPPLIER_OK, Held("h1", CEP, FINE)], []),
-    (
-        "higher risk with basic CE only",
-        [SUPPLIER, HIGH],
-        [*SUPPLIER_OK, Held("h1", CE, FINE)],
-        [
-            "No current ISO/IEC 27001 or Cyber Essentials Plus certificate on record for Harbour Data Ltd (Schedule 2.4 para 6.2)"
-        ],
-    ),
-    ("medium risk with CE", [SUPPLIER, MEDIUM], [*SUPPLIER_OK, Held("m1", CE, FINE)], []),
-    ("medium risk with CE Plus", [SUPPLIER, MEDIUM], [*SUPPLIER_OK, Held("m1", CEP, FINE)], []),
-    (
-        "medium risk with ISO only",
-        [SUPPLIER, MEDIUM],
-        [*SUPPLIER_OK, Held("m1", ISO, FINE)],
-        [
-            "No current Cyber Essentials or Cyber Essentials Plus certificate on record for Minster Print Ltd (Schedule 2.4 para 6.3)"
-        ],
-    ),
-    (
-        "medium risk expired CE",
-        [SUPPLIER, MEDIUM],
-        [*SUPPLIER_OK, Held("m1", CE, date(2026, 2, 1)), Held("m1", CE, date(2025, 2, 1))],
-        [
-            "Cyber Essentials or Cyber Essentials Plus certificate for Minster Print Ltd expired on 2026-02-01 (Schedule 2.4 para 6.3)"
-        ],
-    ),
-    (
-        "a sub-contractor's certificate never counts for the supplier",
-        [SUPPLIER],
-        [Held("h1", ISO, FINE), Held("", CEP, FINE), Held("", ITHC, None)],
-        ["ISO/IEC 27001"],
-    ),
-    (
-        "expired IT Health Check",
-        [SUPPLIER],
-        [Held("", ISO, FINE), Held("", CEP, FINE), Held("", ITHC, date(2026, 1, 1))],
-        ["IT Health Check by a CHECK or CREST provider for Northwind Ltd expired on 2026-01-01"],
-    ),
-]
+def test_the_certification_requirements_are_schedule_2_4_para_6_only() -> None:
+    """One clause each; the IT Health Check (para 4.2(a)) is declared in app.domain.gates."""
+    assert {tier: [(r.schemes, r.clause) for r in reqs] for tier, reqs in REQUIREMENTS.items()} == {
+        Tier.SUPPLIER: [((ISO,), "Schedule 2.4 para 6.1(a)"), ((CEP,), "Schedule 2.4 para 6.1(b)")],
+        Tier.HIGHER_RISK: [((ISO, CEP), "Schedule 2.4 para 6.2")],
+        Tier.MEDIUM_RISK: [((CE, CEP), "Schedule 2.4 para 6.3")],
+    }
 
 
-@pytest.mark.parametrize(("name", "holders", "held", "expected"), GATE_CASES, ids=[c[0] for c in GATE_CASES])
-def test_gates(name: str, holders: list[Holder], held: list[Held], expected: list[str]) -> None:
-    messages = [b.message for b in gates(holders, held, TODAY)]
-    assert len(messages) == len(expected), messages
-    for message, fragment in zip(messages, expected, strict=True):
-        assert fragment in message
-
-
-def test_expiring_certificates_still_meet_the_gate() -> None:
-    held = [Held("", ISO, date(2026, 3, 20)), Held("", CEP, date(2026, 3, 11)), Held("", ITHC, None)]
-    assert gates([SUPPLIER], held, TODAY) == []
-    assert len(gates([SUPPLIER], held, date(2026, 3, 11))) == 1  # CE+ expired on its expiry day
+def test_shortfall_names_the_holder_and_the_latest_expiry() -> None:
+    supplier = Holder("", "Northwind Ltd", Tier.SUPPLIER)
+    held = [
+        Held("", CEP, date(2026, 1, 1)),
+        Held("", CEP, date(2026, 3, 1)),
+        Held("h1", CEP, date(2027, 1, 1)),
+    ]
+    gap = shortfall((CEP,), "Schedule 2.4 para 6.1(b)", supplier, held, TODAY)
+    assert gap is not None and gap.message == (
+        "Cyber Essentials Plus certificate for Northwind Ltd expired on 2026-03-01 (Schedule 2.4 para 6.1(b))"
+    )
+    assert (
+        shortfall((CEP,), "x", supplier, [Held("", CEP, date(2026, 3, 20))], TODAY) is None
+    )  # expiring counts

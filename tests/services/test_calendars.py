@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.domain.calendar import WorkingCalendar
+from app.domain.calendar import ClosureFact, WorkingCalendar, contract_calendar
 from app.services.calendars import bank_holidays
 
 ENGLAND_AND_WALES = """
@@ -71,9 +71,16 @@ def test_jurisdictions_differ() -> None:
     assert not northern_ireland.is_working_day(date(2026, 7, 13))  # Battle of the Boyne (observed)
 
 
-def test_closure_days_are_not_working_days() -> None:
-    closed = WorkingCalendar(bank_holidays("england-and-wales") | {date(2024, 9, 2)})
-    assert closed.add(date(2024, 7, 30), 30) == date(2024, 9, 12)
+def test_closure_days_count_only_when_the_parties_agreed_a_calendar() -> None:
+    """Call Off Schedule 7 definition of Working Day: public holidays in England and Wales
+    "unless specified otherwise by Parties". A closure day one party declares moves nothing;
+    under an agreed calendar (a `calendar` variation) it is not a Working Day."""
+    office_move = [ClosureFact(date(2024, 9, 2), "Office move")]
+    contract = contract_calendar(bank_holidays("england-and-wales"), office_move, closures_agreed=False)
+    agreed = contract_calendar(bank_holidays("england-and-wales"), office_move, closures_agreed=True)
+    assert contract.add(date(2024, 7, 30), 30) == date(2024, 9, 11)  # as with no closure at all
+    assert agreed.add(date(2024, 7, 30), 30) == date(2024, 9, 12)
+    assert contract.is_working_day(date(2024, 9, 2)) and not agreed.is_working_day(date(2024, 9, 2))
 
 
 def test_weekends_are_never_working_days() -> None:

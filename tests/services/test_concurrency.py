@@ -20,7 +20,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from app.catalogue import cached_library
+from app.adapters.catalogue_files import cached_library
 from app.db import make_engine, session_scope
 from app.domain.access import Actor, Role
 from app.domain.errors import Conflict
@@ -60,10 +60,10 @@ def _save_once(
                 residual_impact=1,
                 expected_version=expected,
             )
-            version = plan.save_risk(session, library, engagement, actor, risk, risk_id=object_id).version
+            version = plan.store_risk(session, library, engagement, actor, risk, risk_id=object_id).version
         else:
             entry = plan.EntryInput(title=n, expected_version=expected)
-            version = plan.save_entry(session, engagement, actor, entry, entry_id=object_id).version
+            version = plan.store_entry(session, engagement, actor, entry, entry_id=object_id).version
         session.commit()  # acknowledged only once this returns
         return version
 

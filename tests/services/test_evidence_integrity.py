@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from app.adapters.storage import LocalEvidenceStore
 from app.db import session_scope
 from app.services import evidence_integrity as integrity
-from app.storage import LocalEvidenceStore
 from tests.factories import make_engagement, make_evidence, make_org, make_person
 
 HOUR = 3600

@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import select
 
+from app.adapters.mail import Message
 from app.db import session_scope
 from app.domain.deadlines import Deadline
-from app.mail import Message
 from app.models import Engagement, Notification
 from app.services import reminders
 from tests.factories import make_certificate, make_engagement, make_org, make_person

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from app.adapters.mail import Message, SmtpMailer
 from app.config import Settings
 from app.db import session_scope
-from app.mail import Message, SmtpMailer
 from app.models import Notification, ReminderSent
 from app.services import notifications, reminders
 from tests.factories import (
@@ -131,6 +131,20 @@ def test_daily_runs_over_a_year_send_each_reminder_exactly_once(world: World) ->
     # The ISO certificate expires 2026-06-30; the sub-contractor's CE on 2026-09-15.
     assert lead_keys[f"cert-expiry+0:{world.iso}:2026-06-30"] == 1
     assert lead_keys[f"cert-expiry-60:{world.sub_ce}:2026-09-15"] == 1
+    # Each lapse with no successor is a para 6.6 notice due 2 Working Days later: chased the day
+    # before and on the day (never 5 days ahead: the deadline starts when compliance ceases),
+    # then escalated. CE Plus: Sunday 1 March 2026 -> Tuesday 3 March. ISO/IEC 27001: Tuesday
+    # 30 June -> Thursday 2 July. The sub-contractor's CE: Tuesday 15 September -> Thursday 17.
+    for certificate, due in (
+        (world.ce_plus, "2026-03-03"),
+        (world.iso, "2026-07-02"),
+        (world.sub_ce, "2026-09-17"),
+    ):
+        item = f"certification_notice_due.{certificate}:{due}"
+        assert lead_keys[f"certification_notice_due-1:{item}"] == 1
+        assert lead_keys[f"certification_notice_due+0:{item}"] == 1
+        assert f"certification_notice_due-5:{item}" not in lead_keys
+        assert f"certification_notice_due-escalated:{item}" in advisor_keys
     # A second pass over the same days changes nothing.
     for day in days(date(2026, 2, 1), date(2026, 3, 31)):
         reminders.run(world.engine, mailer, world.settings, as_of=day)
@@ -286,9 +300,34 @@ def test_reminders_arrive_over_real_smtp(world: World, smtp_server: Inbox) -> No
     today = next(m for m in to_lead if "expires today" in m.subject)
     assert link in today.body("plain") and f'href="{link}"' in today.body("html")
     to_advisor = smtp_server.to(world.advisor.email)
-    assert [m.subject for m in to_advisor if "Cyber Essentials Plus" in m.subject] == [
+    # Besides the expiry, the lapse is a Schedule 2.4 para 6.6 notice due within 2 Working Days
+    # of Sunday 1 March 2026 (Monday 2, Tuesday 3 March): not filed, so escalated to the buyer.
+    assert sorted(m.subject for m in to_advisor if "Cyber Essentials Plus" in m.subject) == [
+        "Attest reminder: Notice of lost certification: Cyber Essentials Plus of Northwind Ltd"
+        " expired on 2026-03-01 is overdue (escalated) (2026-03-03)",
         "Attest reminder: The Cyber Essentials Plus certificate of Northwind Ltd "
-        "expired 7 days ago (2026-03-01)"
+        "expired 7 days ago (2026-03-01)",
     ]
+    assert (
+        "Attest reminder: Notice of lost certification: Cyber Essentials Plus of Northwind Ltd"
+        " expired on 2026-03-01 is due today (2026-03-03)" in subjects
+    )
     assert smtp_server.to(world.contributor.email) == []
     assert len(smtp_server.messages) == len(ledger(world.engine))
+
+
+def test_due_soon_never_calls_a_target_or_an_unrecorded_isms_overdue() -> None:
+    """Call Off Schedule 7's approval period is a shared target (short form 4.3.2, long form 4.3);
+    Attest records no ISMS submission (long form 3.1), so it cannot say the ISMS is late."""
+    from app.domain.reminders import Item
+
+    def when(kind: str, days: int) -> str:
+        item = Item(kind, "x", date(2027, 1, 1), "s", "/", "o")
+        return notifications.DueSoon(item, days).when
+
+    assert when("approval_target", -3) == "3 days ago (a target, not a deadline)"
+    assert when("approval_target", 0) == "today (a target)"
+    assert when("approval_target", 1) == "in 1 day (a target)"
+    assert when("isms_due", -1) == "1 day ago (Attest does not record the submission)"
+    assert when("revision_due", -2) == "2 days overdue"
+    assert when("certification_notice_due", 2) == "in 2 days"

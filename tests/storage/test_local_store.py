@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from app.adapters.storage import EmptyFile, LocalEvidenceStore, StoredObject, TooLarge, make_store
 from app.config import ConfigError, Settings
 from app.domain import files
-from app.storage import EmptyFile, LocalEvidenceStore, StoredObject, TooLarge, make_store
 from tests.domain.test_files import PDF, make_odf, make_ole, make_ooxml
 
 MIB = 1024 * 1024
@@ -339,7 +339,7 @@ def test_an_upload_that_claims_the_orphan_during_its_removal_keeps_it(
         moves.append(Path(target))
         real_replace(source, target)
 
-    monkeypatch.setattr("app.storage.os.replace", replace_after_a_claim)
+    monkeypatch.setattr("app.adapters.storage.local.os.replace", replace_after_a_claim)
     assert store.remove_orphan(stored.key, cutoff=time.time() - 3600) is False
     assert moves == [store.tmp_dir / f"upload-orphan-{stored.key}", path]  # moved aside and back
     assert store.hash_of(stored.key) == stored.key

@@ -27,9 +27,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app.adapters.storage import S3EvidenceStore, StoredObject, TooLarge, make_store
 from app.config import Settings
 from app.domain import files
-from app.storage import S3EvidenceStore, StoredObject, TooLarge, make_store
 from tests.domain.test_files import PDF, make_ooxml
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ def test_storing_bytes_that_are_already_there_refreshes_the_object(store: S3Evid
 
 
 def test_an_empty_upload_is_refused_and_stores_nothing(store: S3EvidenceStore) -> None:
-    from app.storage import EmptyFile
+    from app.adapters.storage import EmptyFile
 
     with pytest.raises(EmptyFile), store.begin() as upload:
         upload.finish()

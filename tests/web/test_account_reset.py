@@ -21,10 +21,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.adapters.crypto import totp_code
 from app.config import Settings
 from app.db import session_scope
 from app.models import AuditEvent, Notification, utcnow
-from app.security import totp_code
 from app.services import sessions
 from tests.conftest import make_settings
 from tests.factories import Person, csrf_token, make_org, make_person, sign_in

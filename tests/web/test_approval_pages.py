@@ -150,7 +150,11 @@ def test_verification_page_is_public_and_exact(app: FastAPI, anonymous: TestClie
         )
 
 
-def test_closure_days_move_deadlines(app: FastAPI) -> None:
+def test_closure_days_are_shown_and_count_only_under_an_agreed_calendar(app: FastAPI) -> None:
+    """A closure day declared by the buyer moves no deadline (Working Days are the contract's);
+    it is shown beside the deadline it falls in. Once the parties agree a calendar (recorded on
+    the plan page), closure days are not Working Days: 30 Working Days from 30 July 2024 then
+    skip Monday 2 September too (11 September becomes 12 September)."""
     engine, keys = app.state.engine, app.state.keys
     buyer = make_org(engine, "buyer")
     advisor = make_person(engine, keys, "buyer_advisor", buyer)
@@ -171,8 +175,44 @@ def test_closure_days_move_deadlines(app: FastAPI) -> None:
             follow_redirects=False,
         )
         assert added.status_code == 303
-        assert client.get(url).json()["deadlines"][0]["due_on"] == "2024-09-12"
+        first = client.get(url).json()["deadlines"][0]
+        assert first["due_on"] == "2024-09-11"  # unmoved
+        assert first["notes"] and "Monday 2 September 2024 (Office move)" in first["notes"][0]
         assert "Office move" in client.get("/reviews").text
+        plan = client.get(f"/engagements/{engagement.id}/plan").text
+        assert (
+            "closed on Monday 2 September 2024 (Office move)" in plan and "Record an agreed variation" in plan
+        )
+        agreed = client.post(
+            f"/engagements/{engagement.id}/variations",
+            data={
+                "csrf_token": token,
+                "what": "calendar||",
+                "reference": "Letter of 1 August 2024",
+                "agreed_on": "2024-08-01",
+            },
+            follow_redirects=False,
+        )
+        assert agreed.status_code == 303 and agreed.headers["location"].endswith("/plan#deadlines")
+        first = client.get(url).json()["deadlines"][0]
+        assert first["due_on"] == "2024-09-12"
+        assert "not a Working Day in this engagement" in first["notes"][0]
+        assert "Letter of 1 August 2024" in client.get(f"/engagements/{engagement.id}/plan").text
+        # Para 4.4 allows no other timescale: the form answers 422 with the clause, nothing kept.
+        refused = client.post(
+            f"/engagements/{engagement.id}/variations",
+            data={
+                "csrf_token": token,
+                "what": "deadline|plan_due|",
+                "due_on": "2024-12-31",
+                "reference": "Letter 2",
+                "agreed_on": "2024-08-01",
+            },
+        )
+        assert refused.status_code == 422 and "Schedule 2.4 para 4.4" in refused.text
+        assert "Letter 2" in refused.text  # the form keeps what was typed
+        listed = client.get(f"/api/engagements/{engagement.id}/variations").json()["variations"]
+        assert [v["reference"] for v in listed] == ["Letter of 1 August 2024"]
     with TestClient(app) as client:
         sign_in(app, client, lead)
         refused = client.post(
@@ -180,3 +220,45 @@ def test_closure_days_move_deadlines(app: FastAPI) -> None:
             data={"csrf_token": csrf_token(app, client), "day": "2024-09-03", "reason": "x"},
         )
         assert refused.status_code == 403
+
+
+def test_the_decision_form_lists_open_blockers_and_asks_for_an_acknowledgement(app: FastAPI) -> None:
+    """Schedule 2.4 with the CPS Security Policy and an empty register: six certificate blockers
+    are open (the ISAS is what approving issues). The form lists them with a checkbox; approving
+    without it re-renders the form (422, nothing decided); with it, the statement lists them."""
+    engine, keys = app.state.engine, app.state.keys
+    buyer = make_org(engine, "buyer")
+    advisor = make_person(engine, keys, "buyer_advisor", buyer)
+    engagement = make_engagement(engine, buyer, make_org(engine, "supplier", "Acme Ltd"))
+    submission = make_decided_submission(engine, engagement, decided=False)
+    with TestClient(app) as client:
+        sign_in(app, client, advisor)
+        token = csrf_token(app, client)
+        page = client.get(f"/submissions/{submission}").text
+        assert "Blockers and gates still open (6)" in page
+        assert (
+            "No current Cyber Essentials Plus certificate on record for Acme Ltd (CPS Security Policy 1.5)"
+            in page
+        )
+        assert 'name="acknowledge_outstanding"' in page
+        form = {"csrf_token": token, "decision": "approve", "residual_risks_accepted": "yes"}
+        refused = client.post(f"/submissions/{submission}/decision", data=form)
+        assert refused.status_code == 422
+        assert (
+            "6 blocker(s) are still open" in refused.text and "Acknowledge the open blockers" in refused.text
+        )
+        assert "awaiting decision" in client.get(f"/submissions/{submission}").text
+        done = client.post(
+            f"/submissions/{submission}/decision",
+            data={**form, "acknowledge_outstanding": "yes"},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        statement = client.get(f"/submissions/{submission}/statement").text
+        assert "Outstanding conditions (6)" in statement
+        assert (
+            "No current ISO/IEC 27001 certificate on record for Acme Ltd (Schedule 2.4 para 6.1(a))"
+            in statement
+        )
+        assert "may use its Information Management System to process buyer data" not in statement
+        assert "Approved with 6 outstanding conditions" in client.get(f"/submissions/{submission}").text

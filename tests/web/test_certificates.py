@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -68,13 +69,12 @@ def counts(team: Team) -> tuple[int, int]:
 def post_certificate(
     client: TestClient, fields: dict[str, str], *, file: bytes | None = PDF, path: str = "/certificates"
 ):  # type: ignore[no-untyped-def]
-    token = client.headers["X-CSRF-Token"]
     files = (
         {"file": ("certificate.pdf", file, "application/pdf")}
         if file is not None
         else {"file": ("", b"", "application/octet-stream")}
     )
-    return client.post(f"{path}?csrf_token={token}", data=fields, files=files, follow_redirects=False)
+    return client.post(path, data=fields, files=files, follow_redirects=False)
 
 
 ISSUED = (TODAY - timedelta(days=100)).isoformat()
@@ -244,24 +244,31 @@ def test_expired_ce_plus_is_a_blocker_for_the_supplier_and_in_the_buyers_portfol
     make_certificate(engine, supplier, "iso27001", issued_on=TODAY - timedelta(days=100))
     make_certificate(engine, supplier, "it_health_check", issued_on=TODAY - timedelta(days=100))
     sub = make_subcontractor(engine, supplier, "Minster Print Ltd", "medium_risk")
-    expected = (
-        f"Cyber Essentials Plus certificate for Northwind Ltd expired on {expired_on.isoformat()} "
-        "(Schedule 2.4 para 6.1(b); CPS Security Policy 1.5, 1.6)"
-    )
+    # The engagement is a Schedule 2.4 one with the CPS Security Policy: each clause that asks for
+    # Cyber Essentials Plus is open, one blocker per clause. Para 6.3 (Medium Risk) sets no time:
+    # shown on the register, never a blocker.
+    lapsed = f"Cyber Essentials Plus certificate for Northwind Ltd expired on {expired_on.isoformat()}"
+    expected = f"{lapsed} (Schedule 2.4 para 6.1(b))"
     with session_scope(engine) as session:
         blockers = certificate_blockers(session, team.engagement, today=TODAY)
     assert blockers == [
         expected,
-        "No current Cyber Essentials or Cyber Essentials Plus certificate on record for Minster Print Ltd "
-        "(Schedule 2.4 para 6.3)",
+        f"{lapsed} (CPS Security Policy 1.5)",
+        f"{lapsed} (CPS Security Policy 1.6)",
     ]
+    standing = (
+        "No current Cyber Essentials or Cyber Essentials Plus certificate on record for Minster Print Ltd "
+        "(Schedule 2.4 para 6.3) (a standing requirement, not a precondition for processing)"
+    )
     with client_for(team, team.lead) as client:
-        assert expected in client.get("/certificates").text
+        register = client.get("/certificates").text
+        assert f"{team.engagement.reference}: {expected}" in register and standing in register
         assert expected in client.get("/certificates?state=expired").text
         # the gate feeds readiness: the dashboard and the API name it, and processing is refused
         assert expected in client.get(f"/engagements/{team.engagement.id}").text
         readiness = client.get(f"/api/engagements/{team.engagement.id}/readiness").json()
-        assert readiness["may_process_buyer_data"] is False and f"Blocker: {expected}" in readiness["reasons"]
+        assert readiness["may_process_buyer_data"] is False and expected in readiness["reasons"]
+        assert not any("para 6.3" in r for r in readiness["reasons"])
     with client_for(team, team.advisor) as client:
         page = client.get("/portfolio")
         assert page.status_code == 200
@@ -273,7 +280,7 @@ def test_expired_ce_plus_is_a_blocker_for_the_supplier_and_in_the_buyers_portfol
     with client_for(team, team.other_advisor) as client:
         page = client.get("/portfolio")
         assert "Northwind Ltd" not in page.text
-        assert client.get("/api/certificates").json() == {"certificates": []}
+        assert client.get("/api/certificates").json() == {"certificates": [], "next_cursor": None}
     with client_for(team, team.lead) as client:
         assert client.get("/portfolio").status_code == 404  # the portfolio is for buyers
     assert sub
@@ -364,3 +371,72 @@ def test_an_unaccepted_file_type_is_refused_and_nothing_is_kept(team: Team) -> N
     assert response.status_code == 415
     assert counts(team) == (0, 0)
     assert list(team.app.state.store.keys()) == []
+
+
+def add_engagement(team: Team, reference: str, profile: str, catalogues: list[str]) -> str:
+    from app.models import EngagementCatalogue
+
+    with session_scope(team.app.state.engine, write=True) as session:
+        row = Engagement(
+            reference=reference,
+            title="Another contract",
+            buyer_org_id=team.engagement.buyer_org_id,
+            supplier_org_id=team.engagement.supplier_org_id,
+            effective_on=TODAY,
+            workflow_profile=profile,
+        )
+        session.add(row)
+        session.flush()
+        for catalogue_id in catalogues:
+            session.add(EngagementCatalogue(engagement_id=row.id, catalogue_id=catalogue_id))
+        session.commit()
+        return row.id
+
+
+def test_the_portfolio_row_summarises_each_engagement_by_its_own_contract(team: Team) -> None:
+    """One row per supplier: each requirement once per holder with every clause that asks for it
+    and the engagements it comes from; blockers per engagement. A Call Off Schedule 7 engagement
+    adds the CPS Security Policy's clauses when it includes that policy, and nothing of Schedule 2.4."""
+    engine, supplier = team.app.state.engine, team.lead.organisation
+    make_certificate(engine, supplier, "iso27001", issued_on=TODAY - timedelta(days=100))
+    make_certificate(engine, supplier, "it_health_check", issued_on=TODAY - timedelta(days=100))
+    add_engagement(team, "ZZ-1", "call-off-schedule-7", ["call-off-schedule-7", "cps-security-policy"])
+    add_engagement(team, "ZZ-2", "call-off-schedule-7", ["call-off-schedule-7"])
+    first = team.engagement.reference
+    missing = "No current Cyber Essentials Plus certificate on record for Northwind Ltd"
+    with client_for(team, team.advisor) as client:
+        page = client.get("/portfolio").text
+    assert f"Schedule 2.4 para 6.1(b) ({first}); CPS Security Policy 1.5 ({first}, ZZ-1)" in page
+    assert f"{first}: {missing} (Schedule 2.4 para 6.1(b))" in page
+    assert f"{first}, ZZ-1: {missing} (CPS Security Policy 1.5)" in page
+    assert "ZZ-2:" not in page and "ZZ-2)" not in page  # asks for no certificate
+    assert "ZZ-1: No current IT Health Check" not in page  # para 4.2(a) is Schedule 2.4's
+    assert "<strong>0</strong> expired" in page and "<strong>1</strong> missing" in page  # one CE+ line
+    with client_for(team, team.lead) as client:
+        register = client.get("/certificates").text
+    assert f"{first}, ZZ-1: {missing} (CPS Security Policy 1.6)" in register
+
+
+def test_a_certificate_file_is_linked_to_the_gates_it_meets(team: Team) -> None:
+    """Added through the page with its file: the file goes to the engagement's matching gate
+    controls (CPS-1.5 and CPS-1.6 here), audited like a hand link; a new version takes them over."""
+    fields = {"scheme": "cyber_essentials_plus", "issued_on": ISSUED, "body": "IASME", "number": "CEP-9"}
+    with client_for(team, team.lead) as client:
+        created = post_certificate(client, fields)
+        assert created.status_code == 303, created.text
+        cert_id = created.headers["location"].rsplit("/", 1)[1]
+        rows = {
+            c["control_id"]: c
+            for c in client.get(f"/api/engagements/{team.engagement.id}/readiness").json()["controls"]
+        }
+        assert rows["CPS-1.5"]["reason"].startswith("gate: met by the register: Cyber Essentials Plus CEP-9")
+        post_certificate(client, fields, file=PDF + b"\n% v2\n", path=f"/certificates/{cert_id}")
+    with session_scope(team.app.state.engine) as session:
+        from app.models import EvidenceLink
+
+        cert = session.get(Certificate, cert_id)
+        assert cert is not None
+        links = sorted(session.exec(select(EvidenceLink.control_id, EvidenceLink.evidence_id)).all())
+        assert links == [("CPS-1.5", cert.evidence_id), ("CPS-1.6", cert.evidence_id)]
+        linked = session.exec(select(AuditEvent).where(AuditEvent.action == "evidence_linked")).all()
+        assert len(linked) == 2 and all(json.loads(e.details)["via"] == "certificate" for e in linked)

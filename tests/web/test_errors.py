@@ -6,12 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
 
 
 @pytest.fixture
-def failing_client(app: FastAPI) -> Iterator[TestClient]:
+def failing_client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)  # its own app: the routes added here must not reach other tests
+
     @app.get("/api/_boom")
     def api_boom() -> None:
         raise RuntimeError("secret internal detail")
@@ -26,6 +30,7 @@ def failing_client(app: FastAPI) -> Iterator[TestClient]:
 
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+    app.state.engine.dispose()
 
 
 def test_api_404_is_json(failing_client: TestClient) -> None:

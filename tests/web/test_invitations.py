@@ -14,9 +14,9 @@ from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.adapters.crypto import new_token, sha256_hex, totp_code
 from app.db import session_scope
 from app.models import Invitation, utcnow
-from app.security import new_token, sha256_hex, totp_code
 from tests.factories import csrf_token, make_org, make_person, sign_in
 
 

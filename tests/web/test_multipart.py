@@ -17,7 +17,7 @@ from app.db import session_scope
 from app.models import Certificate, Engagement, Evidence
 from tests.factories import make_engagement, make_org, make_person, sign_in
 
-MAX_PART_HEADER_BYTES = 4096  # app.web.uploads.MAX_PART_HEADER_BYTES, as documented
+MAX_PART_HEADER_BYTES = 4096  # app.http.uploads.MAX_PART_HEADER_BYTES, as documented
 TYPE = {"Content-Type": "multipart/form-data; boundary=xx"}
 TITLE = b'--xx\r\nContent-Disposition: form-data; name="title"\r\n\r\nPolicy\r\n'
 FILE_HEAD = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="policy.txt"\r\n\r\n'

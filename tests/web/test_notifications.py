@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app import clock
+from app.adapters.mail import Message
 from app.db import session_scope
-from app.mail import Message
 from app.models import Notification, NotificationPreference
 from app.services import reminders
 from tests.factories import make_certificate, make_engagement, make_org, make_person, sign_in

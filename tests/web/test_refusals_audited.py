@@ -19,7 +19,8 @@ from app.db import session_scope
 from app.domain.access import Actor, Role
 from app.domain.errors import Denied, NotFound, Refused
 from app.models import AuditEvent, Engagement, Notification, utcnow
-from app.services import certificates, evidence, notifications, plan, sessions
+from app.services import audit, certificates, evidence, notifications, plan, sessions
+from app.services.caller import Caller
 from tests.factories import (
     Person,
     make_certificate,
@@ -175,10 +176,11 @@ def test_services_refuse_other_tenants_objects_as_audited_refusals(app: FastAPI)
     evidence_id = make_evidence(app, other_engagement, other_lead)
     certificate_id = make_certificate(engine, other_supplier, "cyber_essentials")
     actor = Actor(lead.user.id, lead.user.organisation_id, lead.user.role)
+    caller = Caller(actor, audit.Who(user_id=lead.user.id), keys.audit)
     note_id = _notification_for(engine, stranger)
     token_id = _token_of(engine, stranger)
     checks = [
-        ("risk", lambda s: plan.delete_risk(s, own, actor, make_risk(engine, other))),
+        ("risk", lambda s: plan.delete_risk(s, own, caller, make_risk(engine, other))),
         ("certificate", lambda s: certificates.readable(s, actor, certificate_id)),
         ("certificate", lambda s: certificates.managed(s, actor, certificate_id)),
         ("evidence", lambda s: evidence.readable(s, actor, evidence_id)),

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.adapters.crypto import totp_code
 from app.db import session_scope
 from app.models import AuditEvent, WebSession
-from app.security import totp_code
 from tests.factories import Person, csrf_token, make_person
 
 

@@ -145,7 +145,10 @@ def test_identical_bytes_are_stored_once(setup) -> None:
     with TestClient(app) as client:
         sign_in(app, client, lead)
         first = post(client, engagement, "a.pdf", PDF)
-        second = post(client, engagement, "b.pdf", PDF, title="Same again")
+        refused = post(client, engagement, "b.pdf", PDF, title="Same again")
+        # The library already holds them (tests/web/test_duplicate_upload.py): a copy on request.
+        assert refused.status_code == 409
+        second = post(client, engagement, "b.pdf", PDF, title="Same again", allow_duplicate="true")
         assert first.json()["sha256"] == second.json()["sha256"]
         rows, objects = state(app)
         assert rows == 2 and objects == [first.json()["sha256"]]

@@ -6,29 +6,38 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form
-from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.adapters.mail import Mailer
 from app.config import Settings
-from app.domain.access import Action, Role, can, invitable_roles
-from app.domain.errors import AttestError, InvalidInput, NotFound, Refusal
-from app.mail import Mailer
-from app.models import Organisation, OrgKind, User, utcnow
+from app.domain.access import Action, Role, invitable_roles
+from app.domain.audit import AuditAction
+from app.domain.errors import AttestError, InvalidInput, Refusal
+from app.http import auth
+from app.http.auth import require
+from app.http.deps import MailerDep, SessionDep, SettingsDep
+from app.models import OrgKind, User, utcnow
 from app.services import account_notices, accounts
-from app.web import auth
-from app.web.deps import MailerDep, SessionDep, SettingsDep
+from app.services.caller import Caller
 from app.web.templating import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(auth.require_principal)])
+# What a page confirms after a redirect (`?saved=`): a closed set, never the query's own text.
+SAVED = {
+    "organisation": "The organisation was added.",
+    "disabled": "The account was disabled: its sessions and tokens stopped working.",
+    "enabled": "The account was enabled again.",
+}
 
 
-def require(request: Request, db: SessionDep, principal: auth.Principal, action: Action) -> None:
-    if not can(principal.actor, action):
-        auth.record_denied(
-            request, db, principal, action.value, object_type="page", object_id=request.url.path
-        )
-        raise NotFound("There is nothing at this address.")
+def saved_message(request: Request, errors: dict[str, str] | None) -> str | None:
+    return None if errors else SAVED.get(request.query_params.get("saved", ""))
+
+
+def back(request: Request, name: str, saved: str) -> RedirectResponse:
+    """Post/Redirect/Get to `name`, whose page shows the `saved` banner."""
+    return RedirectResponse(str(request.url_for(name).include_query_params(saved=saved)), status_code=303)
 
 
 def organisations_page(
@@ -38,9 +47,15 @@ def organisations_page(
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    orgs = db.exec(select(Organisation).order_by(col(Organisation.name))).all()
+    orgs = accounts.organisations(db)
     kinds = [(k.value, k.value.title()) for k in OrgKind]
-    context = {"organisations": orgs, "errors": errors or {}, "form": form or {}, "kinds": kinds}
+    context = {
+        "organisations": orgs,
+        "errors": errors or {},
+        "form": form or {},
+        "kinds": kinds,
+        "saved": saved_message(request, errors),
+    }
     return render(request, "admin/organisations.html", context, status_code=status)
 
 
@@ -55,19 +70,21 @@ def create_organisation(
     request: Request,
     db: SessionDep,
     principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
     name: Annotated[str, Form(max_length=300)] = "",
     kind: Annotated[str, Form(max_length=20)] = "supplier",
 ) -> Response:
     require(request, db, principal, Action.MANAGE_ORGANISATIONS)
     try:
-        org = accounts.create_organisation(db, name=name, kind=kind)
+        accounts.add_organisation(db, caller, name=name, kind=kind)
+    except Refusal:
+        raise
     except AttestError as problem:
         field = str((problem.details or {}).get("field", "name"))
         db.rollback()
         return organisations_page(request, db, {field: problem.message}, {"name": name, "kind": kind}, 422)
-    auth.record(request, db, principal, "organisation_created", object_type="organisation", object_id=org.id)
     db.commit()
-    return RedirectResponse(str(request.url_for("admin:organisations")), status_code=303)
+    return back(request, "admin:organisations", "organisation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +108,7 @@ def users_page(
     status: int = 200,
 ) -> Response:
     actor = principal.actor
-    if actor.role is Role.ADMINISTRATOR:
-        orgs = list(db.exec(select(Organisation).order_by(col(Organisation.name))))
-    else:
-        orgs = [principal.organisation]
+    orgs = accounts.organisations(db) if actor.role is Role.ADMINISTRATOR else [principal.organisation]
     org_names = {o.id: o.name for o in orgs}
     people = accounts.visible_users(db, actor)
     context = {
@@ -106,6 +120,7 @@ def users_page(
         "errors": errors or {},
         "form": form or {},
         "sent": sent,
+        "saved": None if sent else saved_message(request, errors),
     }
     response = render(request, "admin/users.html", context, status_code=status)
     if sent:
@@ -119,25 +134,10 @@ def users(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) ->
     return users_page(request, db, principal)
 
 
-def send_link(
-    request: Request,
-    db: SessionDep,
-    settings: Settings,
-    mailer: Mailer,
-    principal: auth.Principal,
-    user: User,
-) -> Sent:
+def send_link(db: SessionDep, settings: Settings, mailer: Mailer, caller: Caller, user: User) -> Sent:
     """Issue the account's link (an invitation, or a reset when it has credentials), commit,
     then mail it to the account's own address."""
-    issued = accounts.issue_link(
-        db,
-        auth.keys(request),
-        settings,
-        user=user,
-        by=principal.user,
-        who=auth.who(request, principal),
-        now=utcnow(),
-    )
+    issued = accounts.issue_link(db, caller, settings, user=user, now=utcnow())
     db.commit()
     return Sent(user, issued, account_notices.deliver(mailer, issued.mails))
 
@@ -149,6 +149,7 @@ def create_user(
     settings: SettingsDep,
     mailer: MailerDep,
     principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
     email: Annotated[str, Form(max_length=300)] = "",
     name: Annotated[str, Form(max_length=300)] = "",
     organisation_id: Annotated[str, Form(max_length=64)] = "",
@@ -157,13 +158,13 @@ def create_user(
     require(request, db, principal, Action.INVITE_TEAM)
     form = {"email": email, "name": name, "organisation_id": organisation_id, "role": role}
     try:
-        user = accounts.create_user(
+        user = accounts.add_user(
             db,
+            caller,
             email=email,
             name=name,
             organisation_id=organisation_id or principal.user.organisation_id,
             role=role,
-            by=principal.actor,
         )
     except Refusal:
         raise  # answered as "not found" (or 403) and audited by the one error handler
@@ -171,46 +172,33 @@ def create_user(
         db.rollback()
         field = str((problem.details or {}).get("field", "email"))
         return users_page(request, db, principal, errors={field: problem.message}, form=form, status=422)
-    sent = send_link(request, db, settings, mailer, principal, user)
+    sent = send_link(db, settings, mailer, caller, user)
     return users_page(request, db, principal, sent=sent)
-
-
-def managed_user(
-    request: Request, db: SessionDep, principal: auth.Principal, user_id: str, action: str
-) -> User:
-    try:
-        return accounts.manageable_user(db, principal.actor, user_id)
-    except NotFound:
-        auth.record_denied(request, db, principal, action, object_type="user", object_id=user_id)
-        raise
 
 
 @router.post("/users/{user_id}/disable", name="admin:disable-user")
 def disable_user(
-    request: Request, user_id: str, db: SessionDep, principal: auth.CurrentPrincipal
+    request: Request,
+    user_id: str,
+    db: SessionDep,
+    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
-    user = managed_user(request, db, principal, user_id, "user_disabled")
-    if user.id == principal.user.id:
-        return users_page(
-            request,
-            db,
-            principal,
-            errors={"email": "You cannot disable your own account."},
-            status=422,
-        )
-    accounts.disable_user(db, user, now=utcnow())
-    auth.record(request, db, principal, "user_disabled", object_type="user", object_id=user.id)
+    user = accounts.managed_user(db, caller, user_id, AuditAction.USER_DISABLED)
+    try:
+        accounts.disable(db, caller, user, now=utcnow())
+    except InvalidInput as problem:
+        return users_page(request, db, principal, errors={"email": problem.message}, status=422)
     db.commit()
-    return RedirectResponse(str(request.url_for("admin:users")), status_code=303)
+    return back(request, "admin:users", "disabled")
 
 
 @router.post("/users/{user_id}/enable", name="admin:enable-user")
-def enable_user(request: Request, user_id: str, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    user = managed_user(request, db, principal, user_id, "user_enabled")
-    accounts.enable_user(db, user)
-    auth.record(request, db, principal, "user_enabled", object_type="user", object_id=user.id)
+def enable_user(request: Request, user_id: str, db: SessionDep, caller: auth.CurrentCaller) -> Response:
+    user = accounts.managed_user(db, caller, user_id, AuditAction.USER_ENABLED)
+    accounts.enable(db, caller, user)
     db.commit()
-    return RedirectResponse(str(request.url_for("admin:users")), status_code=303)
+    return back(request, "admin:users", "enabled")
 
 
 @router.post("/users/{user_id}/invite", name="admin:reinvite-user")
@@ -221,11 +209,12 @@ def reinvite_user(
     settings: SettingsDep,
     mailer: MailerDep,
     principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
     """A new link by mail: an invitation for an account never enrolled, otherwise a reset."""
-    user = managed_user(request, db, principal, user_id, "user_invited")
+    user = accounts.managed_user(db, caller, user_id, AuditAction.USER_INVITED)
     try:
-        sent = send_link(request, db, settings, mailer, principal, user)
+        sent = send_link(db, settings, mailer, caller, user)
     except InvalidInput as problem:
         return users_page(request, db, principal, errors={"email": problem.message}, status=422)
     return users_page(request, db, principal, sent=sent)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -14,12 +12,12 @@ from app import clock
 from app.domain.access import Action, can
 from app.domain.catalogue import Catalogue
 from app.domain.errors import AttestError, Conflict, Forbidden, InvalidInput, NotFound
-from app.models import Engagement, User
+from app.http import auth
+from app.http.deps import LibraryDep, SessionDep
+from app.http.loaders import EngagementToAnswer, EngagementToUpload, EngagementToView
+from app.models import Engagement
 from app.services import approvals, engagements, evidence, readiness, responses
-from app.web import auth
-from app.web.deps import LibraryDep, SessionDep
-from app.web.htmx import is_htmx, trigger, vary_on_htmx
-from app.web.loaders import engagement_for
+from app.web.htmx import is_htmx, targets, trigger, vary_on_htmx
 from app.web.templating import render
 
 router = APIRouter(
@@ -29,17 +27,8 @@ router = APIRouter(
 )
 
 
-def back_to_control(
-    request: Request,
-    db: SessionDep,
-    principal: auth.Principal,
-    engagement: Engagement,
-    control_id: str,
-    action: str,
-    **fields: Any,
-) -> Response:
-    """Audit the change, commit it once, and send the browser back to the control page."""
-    auth.record(request, db, principal, action, engagement_id=engagement.id, **fields)
+def back_to_control(request: Request, db: SessionDep, engagement: Engagement, control_id: str) -> Response:
+    """Commit the change once, and send the browser back to the control page."""
     db.commit()
     url = request.url_for("assessment:control", engagement_id=engagement.id, control_id=control_id)
     return RedirectResponse(str(url), status_code=303)
@@ -57,7 +46,7 @@ def engagement_catalogue(
 @router.get("/catalogues/{catalogue_id}", name="assessment:work")
 def work_view(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToView,
     catalogue_id: str,
     db: SessionDep,
     library: LibraryDep,
@@ -67,7 +56,6 @@ def work_view(
     owner: str = Query("", max_length=40),
     needs_evidence: str = Query("", max_length=3),
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id)
     catalogue = engagement_catalogue(db, library, engagement, catalogue_id)
     result = readiness.engagement_readiness(db, library, engagement, today=clock.today())
     scores = {c.control_id: c for c in result.controls}
@@ -89,7 +77,7 @@ def work_view(
             if needs_evidence == "yes" and (not lacks or state == "out_of_scope"):
                 continue
             rows.append((sec, control, answer, score, lacks))
-    people = list(db.exec(select(User).where(User.organisation_id == engagement.supplier_org_id)))
+    people = responses.supplier_people(db, engagement)
     context = {
         "engagement": engagement,
         "catalogue": catalogue,
@@ -100,7 +88,7 @@ def work_view(
         "can_answer": can(principal.actor, Action.ANSWER_CONTROL, engagements.parties(engagement)),
         "readiness": result,
     }
-    block = "work_rows" if is_htmx(request) and request.headers.get("hx-target") == "work-rows" else None
+    block = "work_rows" if targets(request, "work-rows") else None
     return vary_on_htmx(render(request, "assessment/work.html", context, block_name=block))
 
 
@@ -136,7 +124,7 @@ def control_page(
         "mapped": responses.mapped_in_engagement(library, catalogue_list, control_id),
         "links": library.links.get(control_id, ()),
         "history": responses.history(db, engagement.id, control_id),
-        "people": list(db.exec(select(User).where(User.organisation_id == engagement.supplier_org_id))),
+        "people": responses.supplier_people(db, engagement),
         "statuses": responses.STATUS_LABELS,
         "is_supplier": is_supplier,
         "errors": errors or {},
@@ -161,26 +149,25 @@ def rejection_for(db: SessionDep, engagement_id: str, control_id: str) -> tuple[
 @router.get("/controls/{control_id}", name="assessment:control")
 def control(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToView,
     control_id: str,
     db: SessionDep,
     library: LibraryDep,
     principal: auth.CurrentPrincipal,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id)
     return control_page(request, db, library, principal, engagement, control_id)
 
 
 @router.post("/controls/{control_id}/response", name="assessment:save-response")
 async def save_response(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToAnswer,
     control_id: str,
     db: SessionDep,
     library: LibraryDep,
     principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id, Action.ANSWER_CONTROL)
     data = await request.form()
     form = {k: str(v) for k, v in data.items() if isinstance(v, str)}
     existing = responses.responses_by_control(db, engagement.id).get(control_id)
@@ -197,7 +184,7 @@ async def save_response(
         expected_version=int(version) if version.isdigit() else None,
     )
     try:
-        row = responses.set_response(db, library, engagement, principal.actor, control_id, answer)
+        responses.save_response(db, library, engagement, caller, control_id, answer)
     except AttestError as problem:
         db.rollback()
         if quick or is_htmx(request) or isinstance(problem, NotFound | Forbidden):
@@ -207,16 +194,6 @@ async def save_response(
         details = problem.details if isinstance(problem, InvalidInput) else None
         errors = {k: str(v) for k, v in (details or {"status": problem.message}).items()}
         return control_page(request, db, library, principal, engagement, control_id, errors, form, status)
-    auth.record(
-        request,
-        db,
-        principal,
-        "response_saved",
-        object_type="control",
-        object_id=control_id,
-        engagement_id=engagement.id,
-        details={"status": row.status, "version": row.version},
-    )
     db.commit()
     if is_htmx(request):
         response = Response(status_code=204)
@@ -228,76 +205,41 @@ async def save_response(
 @router.post("/controls/{control_id}/apply-mapped", name="assessment:apply-mapped")
 async def apply_mapped(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToAnswer,
     control_id: str,
     db: SessionDep,
     library: LibraryDep,
-    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id, Action.ANSWER_CONTROL)
     data = await request.form()
     targets = [str(v) for v in data.getlist("targets")]
-    applied = responses.apply_to_mapped(db, library, engagement, principal.actor, control_id, targets)
-    return back_to_control(
-        request,
-        db,
-        principal,
-        engagement,
-        control_id,
-        "response_applied_to_mapped",
-        object_type="control",
-        object_id=control_id,
-        details={"targets": applied},
-    )
+    responses.apply_to_mapped(db, library, engagement, caller, control_id, targets)
+    return back_to_control(request, db, engagement, control_id)
 
 
 @router.post("/controls/{control_id}/links", name="assessment:link-evidence")
 async def link_evidence(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToUpload,
     control_id: str,
     db: SessionDep,
     library: LibraryDep,
-    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id, Action.UPLOAD_EVIDENCE)
-    responses.engagement_control(library, db, engagement, control_id)
     data = await request.form()
     evidence_id = str(data.get("evidence_id", ""))
-    evidence.link(db, library, engagement, principal.actor, control_id, evidence_id)
-    response = back_to_control(
-        request,
-        db,
-        principal,
-        engagement,
-        control_id,
-        "evidence_linked",
-        object_type="evidence",
-        object_id=evidence_id,
-        details={"control_id": control_id},
-    )
-    return trigger(response, "readiness-changed")
+    evidence.link(db, library, engagement, caller, control_id, evidence_id)
+    return trigger(back_to_control(request, db, engagement, control_id), "readiness-changed")
 
 
 @router.post("/controls/{control_id}/links/{evidence_id}/remove", name="assessment:unlink-evidence")
 def unlink_evidence(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToUpload,
     control_id: str,
     evidence_id: str,
     db: SessionDep,
-    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id, Action.UPLOAD_EVIDENCE)
-    evidence.unlink(db, engagement, principal.actor, control_id, evidence_id)
-    return back_to_control(
-        request,
-        db,
-        principal,
-        engagement,
-        control_id,
-        "evidence_unlinked",
-        object_type="evidence",
-        object_id=evidence_id,
-        details={"control_id": control_id},
-    )
+    evidence.unlink(db, engagement, caller, control_id, evidence_id)
+    return back_to_control(request, db, engagement, control_id)

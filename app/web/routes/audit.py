@@ -1,4 +1,10 @@
-"""Browse, filter and export the audit log (administrators and buyer advisors)."""
+"""Browse, filter and export the audit log (administrators and buyer advisors).
+
+The page and its CSV export take the same filters from the query string (person, engagement,
+action, outcome, object id, and a London date range), so the export link carries whatever the
+page shows. People, engagements and actions are shown by name (app.services.audit_log and
+app.domain.audit_labels); the ids stay in the CSV and in each cell's title for investigators.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
@@ -18,73 +24,104 @@ from app.db import session_scope
 from app.domain import dates
 from app.domain.access import Action, Actor
 from app.domain.audit import HASHED_FIELDS
+from app.domain.audit_labels import action_choices
 from app.domain.errors import InvalidInput
+from app.http import auth
+from app.http.deps import SessionDep
 from app.services import audit_log
-from app.web import auth
-from app.web.deps import SessionDep
-from app.web.routes.admin import require
+from app.services.audit_log import AuditEntry, Choice
 from app.web.templating import render
 
 router = APIRouter(prefix="/audit", include_in_schema=False, dependencies=[Depends(auth.require_principal)])
-CSV_COLUMNS = (*HASHED_FIELDS, "hash")  # the chained fields, then the link
-
-
-def parse_day(value: str, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{field}: use a date like 2026-11-21.", details={"field": field}) from None
-    problem = dates.problem(day, field.capitalize())  # inside the window: `until` + 1 day never overflows
-    if problem:
-        raise InvalidInput(problem, details={"field": field})
-    return datetime.combine(day, datetime.min.time(), tzinfo=dates.LONDON)  # a London day
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC) if moment else None
+# What a person reads first, then the hashed fields (the ids), the record's place in its
+# tenant's chain and its hash rule, then the link: enough to check a record by hand.
+READABLE_COLUMNS = (
+    "actor_name",
+    "actor_organisation",
+    "action_label",
+    "engagement_reference",
+    "engagement_title",
+)
+CSV_COLUMNS = (*READABLE_COLUMNS, *HASHED_FIELDS, "chain", "chain_seq", "hash_version", "hash")
+OUTCOMES = (Choice("allowed", "Allowed"), Choice("denied", "Refused"))
+FROM_LABEL, TO_LABEL = "From date", "To date"
+ORDER_MESSAGE = "The to date must be the same as or after the from date."
 
 
 @dataclass(frozen=True)
 class AuditQuery:
     """The filters of the audit page and its CSV export, from the query string."""
 
+    actor: str = ""
+    engagement: str = ""
     action: str = ""
     outcome: str = ""
-    actor: str = ""
     object_id: str = ""
     since: str = ""
     until: str = ""
 
+    def problems(self) -> dict[str, str]:
+        """Why the dates cannot be used, by field; empty when they can (or are not given)."""
+        problems: dict[str, str] = {}
+        start = dates.read(self.since, "since", FROM_LABEL, problems)
+        end = dates.read(self.until, "until", TO_LABEL, problems)
+        if start and end and start > end:
+            problems["until"] = ORDER_MESSAGE
+        return problems
+
     def filters(self, before: int | None = None) -> audit_log.AuditFilter:
-        end = parse_day(self.until, "until")
+        """The service's filter; the dates as London midnights, `until` taking its whole day.
+        Raises InvalidInput (details by field) for a date `problems` refuses."""
+        problems = self.problems()
+        if problems:
+            raise InvalidInput(next(iter(problems.values())), details=problems)
+        start, end = _day(self.since), _day(self.until)
         return audit_log.AuditFilter(
             action=self.action.strip(),
             outcome=self.outcome.strip(),
             actor_user_id=self.actor.strip(),
             object_id=self.object_id.strip(),
-            since=as_utc(parse_day(self.since, "since")),
-            until=as_utc(end + timedelta(days=1) if end else None),  # London midnight to midnight
+            engagement_id=self.engagement.strip(),
+            since=_london_midnight(start) if start else None,
+            until=_london_midnight(end + timedelta(days=1)) if end else None,  # inside the window
             before_seq=before,
         )
 
-    def query_string(self) -> str:
-        return urlencode({k: v for k, v in asdict(self).items() if v})
+    def query_string(self, **extra: str | int) -> str:
+        """The filters given (and `extra`) as a query string, for the export and paging links."""
+        return urlencode({**{k: v for k, v in asdict(self).items() if v}, **extra})
+
+
+def _day(value: str) -> date | None:
+    return date.fromisoformat(value.strip()) if value.strip() else None
+
+
+def _london_midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=dates.LONDON).astimezone(UTC)
 
 
 def audit_query(
+    actor: str = Query("", max_length=64),
+    engagement: str = Query("", max_length=64),
     action: str = Query("", max_length=64),
     outcome: str = Query("", max_length=16),
-    actor: str = Query("", max_length=64),
     object_id: str = Query("", max_length=64),
-    since: str = Query("", max_length=10),
-    until: str = Query("", max_length=10),
+    since: str = Query("", max_length=32),
+    until: str = Query("", max_length=32),
 ) -> AuditQuery:
-    return AuditQuery(action, outcome, actor, object_id, since, until)
+    return AuditQuery(actor, engagement, action, outcome, object_id, since, until)
 
 
 AuditQueryDep = Annotated[AuditQuery, Depends(audit_query)]
+
+
+def _options(choices: list[Choice], selected: str, anything: str) -> list[tuple[str, str]]:
+    """A select's options: "any" first, then the choices; a value from the query string that is
+    not among them (a person the viewer cannot list) stays selectable rather than lost."""
+    options = [("", anything), *((c.value, c.label) for c in choices)]
+    if selected and selected not in {c.value for c in choices}:
+        options.append((selected, selected))
+    return options
 
 
 @router.get("", name="audit:index")
@@ -95,23 +132,32 @@ def index(
     query: AuditQueryDep,
     before: int | None = Query(None, ge=1),
 ) -> Response:
-    require(request, db, principal, Action.VIEW_AUDIT)
-    events = audit_log.page(db, principal.actor, query.filters(before))
-    context = {
-        "events": events,
+    auth.require(request, db, principal, Action.VIEW_AUDIT)
+    viewer = principal.actor
+    errors = query.problems()
+    entries: list[AuditEntry] = [] if errors else audit_log.page(db, viewer, query.filters(before))
+    full_page = len(entries) == audit_log.PAGE_SIZE
+    context: dict[str, Any] = {
+        "entries": entries,
         "query": asdict(query),
-        "next_before": events[-1].seq if len(events) == audit_log.PAGE_SIZE else None,
-        "csv_query": query.query_string(),
+        "errors": errors,
+        "people": _options(audit_log.people(db, viewer), query.actor, "Anyone"),
+        "engagements": _options(audit_log.engagements(db, viewer), query.engagement, "Any engagement"),
+        "actions": _options([Choice(*c) for c in action_choices()], query.action, "Any action"),
+        "outcomes": _options(list(OUTCOMES), query.outcome, "Any outcome"),
+        "filter_query": query.query_string(),
+        "older_query": query.query_string(before=entries[-1].event.seq or 0) if full_page else None,
+        "paged": before is not None,
     }
-    return render(request, "audit/index.html", context)
+    return render(request, "audit/index.html", context, status_code=422 if errors else 200)
 
 
 @router.get("/export.csv", name="audit:export")
 def export(
     request: Request, db: SessionDep, principal: auth.CurrentPrincipal, query: AuditQueryDep
 ) -> Response:
-    require(request, db, principal, Action.VIEW_AUDIT)
-    filters = query.filters()
+    auth.require(request, db, principal, Action.VIEW_AUDIT)
+    filters = query.filters()  # a refused date answers 422 before any byte is sent
     engine = request.app.state.engine
     viewer: Actor = principal.actor
 
@@ -120,8 +166,8 @@ def export(
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         with session_scope(engine) as db:
-            for event in audit_log.stream(db, viewer, filters):
-                writer.writerow([_cell(getattr(event, c)) for c in CSV_COLUMNS])
+            for entry in audit_log.stream(db, viewer, filters):
+                writer.writerow(csv_row(entry))
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -133,6 +179,19 @@ def export(
         "Cache-Control": "no-store",
     }
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def csv_row(entry: AuditEntry) -> list[str]:
+    """One record as CSV cells: the names, then the stored fields, every cell neutralised."""
+    readable = (
+        entry.actor,
+        entry.organisation,
+        entry.action,
+        entry.engagement_reference,
+        entry.engagement_title,
+    )
+    stored = (getattr(entry.event, c) for c in CSV_COLUMNS[len(READABLE_COLUMNS) :])
+    return [_cell(value) for value in (*readable, *stored)]
 
 
 def _cell(value: object) -> str:

@@ -11,19 +11,19 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.adapters.crypto import totp_uri
 from app.config import Settings
 from app.domain.errors import InvalidInput
+from app.http import auth
+from app.http.deps import MailerDep, SessionDep, SettingsDep
 from app.models import Invitation, Organisation, User, utcnow
-from app.security import totp_uri
 from app.services import account_notices, accounts, audit, sessions
-from app.web import auth
-from app.web.deps import MailerDep, SessionDep, SettingsDep
 from app.web.qr import qr_svg
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 GENERIC_FAILURE = "The email address or password is not right."
-THROTTLED = "Too many attempts. Wait 15 minutes and try again, or ask your administrator."
+THROTTLED = sessions.THROTTLED
 
 
 def safe_next(target: str | None) -> str:
@@ -39,8 +39,7 @@ def address(request: Request) -> str:
 
 def refuse_sign_in(request: Request, db: Session, user_id: str | None, **why: str) -> None:
     """Audit a refused sign-in step (committed by the caller with the failure count)."""
-    fields = {"object_type": "user", "object_id": user_id} if user_id else {}
-    auth.record(request, db, None, "sign_in", outcome="denied", details=why, **fields)
+    sessions.refuse_sign_in(db, auth.keys(request).audit, auth.who(request), user_id, **why)
 
 
 def begin_session(
@@ -166,15 +165,7 @@ def verify(
     token = begin_session(request, db, settings, user, mfa_passed=True, now=now)
     sessions.forget_failures(db, email=user.email, now=now)
     principal = auth.Principal(user, db.get_one(Organisation, user.organisation_id), None)
-    auth.record(
-        request,
-        db,
-        principal,
-        "sign_in",
-        object_type="user",
-        object_id=user.id,
-        details={"method": method},
-    )
+    sessions.signed_in(db, auth.caller_of(request, principal), method=method)
     db.commit()
     response = RedirectResponse(safe_next(next), status_code=303)
     auth.set_session_cookie(response, settings, token)
@@ -186,8 +177,7 @@ def sign_out(
     request: Request, db: SessionDep, settings: SettingsDep, principal: auth.OptionalPrincipal
 ) -> Response:
     if principal is not None and principal.session_id:
-        sessions.end_session(db, principal.session_id, now=utcnow())
-        auth.record(request, db, principal, "sign_out", object_type="user", object_id=principal.user.id)
+        sessions.sign_out(db, auth.caller_of(request, principal), principal.session_id, now=utcnow())
         db.commit()
     response = RedirectResponse(str(request.url_for("auth:sign-in")), status_code=303)
     auth.set_session_cookie(response, settings, None)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.domain.catalogue import Catalogue, Library
 from app.domain.errors import NotFound
-from app.web.deps import LibraryDep
+from app.http.deps import LibraryDep
 from app.web.htmx import is_htmx, vary_on_htmx
 from app.web.templating import render
 

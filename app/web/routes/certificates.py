@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -10,41 +11,83 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app import clock
+from app.adapters.storage import StoredObject, TooLarge, Upload
 from app.domain.access import SUPPLIER_ROLES, Role
-from app.domain.certificates import ITHC_PROVIDERS, SCHEME_LABELS, STATES, TIER_LABELS, Tier
-from app.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedType
+from app.domain.audit import AuditAction
+from app.domain.certificates import ITHC_PROVIDERS, SCHEME_LABELS, STATES, TIER_LABELS
+from app.domain.errors import InvalidInput, PayloadTooLarge, UnsupportedType
 from app.domain.files import safe_filename
+from app.http import auth
+from app.http.deps import SessionDep
+from app.http.refusals import refuse_page
+from app.http.uploads import Pace, read_multipart, refuse_oversized, store_of
 from app.models import Certificate, Evidence
 from app.services import certificates as service
-from app.storage import StoredObject, TooLarge, Upload
-from app.web import auth
-from app.web.deps import SessionDep
-from app.web.routes.evidence import forget, refuse_oversized, release, store_of
+from app.services.certificates.subcontractors import TIERS
+from app.services.evidence import forget, release
+from app.web.forms import date_value, date_wording
 from app.web.templating import render
-from app.web.uploads import Pace, read_multipart
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.require_principal)])
+DATE_FIELDS = ("issued_on", "expires_on", "next_surveillance_on", "recertification_on")
+REFUSED_FILE = (
+    "The selected file is not a PDF or an image: upload the certificate as a PDF, PNG, JPEG, GIF or WebP."
+)
 
 
-def refuse(request: Request, db: Session, principal: auth.Principal, action: str, object_id: str) -> NotFound:
-    auth.record_denied(request, db, principal, action, object_type="certificate", object_id=object_id)
-    return NotFound("No such certificate.")
-
-
-def supplier_page(request: Request, db: Session, principal: auth.Principal, *, lead: bool = False) -> None:
+def supplier_page(request: Request, principal: auth.Principal, *, lead: bool = False) -> None:
     allowed = {Role.SUPPLIER_LEAD} if lead else SUPPLIER_ROLES
     if principal.user.role not in allowed:
-        auth.record_denied(
-            request, db, principal, "certificates", object_type="page", object_id=request.url.path
-        )
-        raise NotFound("There is nothing at this address.")
+        refuse_page("certificates", request.url.path)
+
+
+def draft_of(fields: Mapping[str, str]) -> service.CertificateDraft:
+    """The certificate form's fields as typed (what is missing is empty)."""
+
+    def get(name: str) -> str:
+        if name in DATE_FIELDS:  # the GOV.UK date input's three fields, or an ISO value
+            return date_value(fields, name)
+        return str(fields.get(name, "") or "")
+
+    return service.CertificateDraft(
+        scheme=get("scheme"),
+        holder=get("holder"),
+        body=get("body"),
+        number=get("number"),
+        scope=get("scope"),
+        issued_on=get("issued_on"),
+        expires_on=get("expires_on"),
+        next_surveillance_on=get("next_surveillance_on"),
+        recertification_on=get("recertification_on"),
+        provider=get("provider"),
+    )
+
+
+def values_of(c: Certificate) -> dict[str, str]:
+    """A stored certificate as the form's values (the edit page)."""
+
+    def day(value: Any) -> str:
+        return value.isoformat() if value else ""
+
+    return {
+        "scheme": c.scheme.value,
+        "holder": c.subcontractor_id or service.SUPPLIER_HOLDER,
+        "body": c.body,
+        "number": c.number,
+        "scope": c.scope,
+        "issued_on": day(c.issued_on),
+        "expires_on": day(c.expires_on),
+        "next_surveillance_on": day(c.next_surveillance_on),
+        "recertification_on": day(c.recertification_on),
+        "provider": c.provider,
+    }
 
 
 def form_context(db: Session, principal: auth.Principal, **extra: Any) -> dict[str, Any]:
     return {
         "schemes": list(SCHEME_LABELS.items()),
         "providers": ITHC_PROVIDERS,
-        "holders": [("supplier", principal.organisation.name)]
+        "holders": [(service.SUPPLIER_HOLDER, principal.organisation.name)]
         + [
             (s.id, f"{s.name} ({TIER_LABELS[s.tier]})")
             for s in service.subcontractors(db, principal.user.organisation_id)
@@ -63,7 +106,7 @@ def index(
     holder: str = Query("", max_length=200),
     state: str = Query("", max_length=20),
 ) -> Response:
-    supplier_page(request, db, principal)
+    supplier_page(request, principal)
     org_id = principal.user.organisation_id
     today = clock.today()
     try:
@@ -78,7 +121,7 @@ def index(
         "holders": service.holders(db, org_id),
         "subcontractors": service.subcontractors(db, org_id),
         "blockers": [b.message for b in service.blockers_for_supplier(db, org_id, today=today)],
-        "tiers": [(t.value, TIER_LABELS[t]) for t in (Tier.HIGHER_RISK, Tier.MEDIUM_RISK)],
+        "tiers": [(t.value, TIER_LABELS[t]) for t in TIERS],
         "tier_labels": TIER_LABELS,
         "is_lead": principal.user.role is Role.SUPPLIER_LEAD,
         "errors": {},
@@ -88,7 +131,7 @@ def index(
 
 @router.get("/certificates/new", name="certificates:new")
 def new(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    supplier_page(request, db, principal, lead=True)
+    supplier_page(request, principal, lead=True)
     return render(request, "certificates/form.html", form_context(db, principal, certificate=None))
 
 
@@ -125,6 +168,19 @@ async def read_form(request: Request) -> tuple[dict[str, str], Upload | None, st
     return fields, upload, safe_filename(parsed.file_name or "")
 
 
+def refused_file(upload: Upload | None) -> str | None:
+    """Why the streamed file cannot be a certificate (its real type, sniffed), or None. The file
+    is only checked here; it is kept by `finish_upload` once the whole form is valid."""
+    if upload is None:
+        return None
+    try:
+        accepted = upload.sniff() is not None
+    except BaseException:
+        upload.abort()
+        raise
+    return None if accepted else REFUSED_FILE
+
+
 def finish_upload(upload: Upload) -> StoredObject:
     """Check the real type of the streamed file and keep it in the store (before any row is written)."""
     try:
@@ -145,54 +201,37 @@ async def save(
 ) -> Response:
     release(db)  # no lock while the body streams in
     fields, upload, name = await read_form(request)
-    today = clock.today()
+    problems: dict[str, str] = {}
     try:
-        data = service.parse(db, principal.user.organisation_id, fields, today=today)
+        data = service.check(db, principal.user.organisation_id, draft_of(fields), today=clock.today())
     except InvalidInput as error:
+        details = error.details if isinstance(error.details, dict) else {"scheme": error.message}
+        problems = {str(k): date_wording(str(k), str(v), fields) for k, v in details.items()}
+    file_problem = refused_file(upload)
+    if problems or file_problem:
+        # The same form again with everything typed (a browser cannot refill a file input, so
+        # the page names the file to choose again); 415 when only the file was refused.
         if upload is not None:
             upload.abort()
-        problems = error.details if isinstance(error.details, dict) else {"scheme": error.message}
-        context = form_context(db, principal, certificate=certificate, errors=problems, values=fields)
-        return render(request, "certificates/form.html", context, status_code=422)
+        errors = {**problems, **({"file": file_problem} if file_problem else {})}
+        context = form_context(
+            db, principal, certificate=certificate, errors=errors, values=fields, file_name=name
+        )
+        status = 422 if problems else 415
+        return render(request, "certificates/form.html", context, status_code=status)
     release(db)  # nor while the file is made durable (S3: a network put)
     stored = finish_upload(upload) if upload is not None else None
+    file = (
+        service.CertificateFile(stored.key, stored.size, stored.media_type or "", name)
+        if stored is not None
+        else None
+    )
+    caller = auth.caller_of(request, principal)
     try:
-        evidence_id = None
-        if stored is not None:
-            holder = principal.organisation.name
-            for sub in service.subcontractors(db, principal.user.organisation_id):
-                holder = sub.name if sub.id == data.subcontractor_id else holder
-            evidence = service.register_file(
-                db,
-                principal.actor,
-                sha256=stored.key,
-                size=stored.size,
-                media_type=stored.media_type or "application/octet-stream",
-                file_name=name,
-                title=f"{SCHEME_LABELS[data.scheme]} certificate: {holder}",
-                expires_on=data.expires_on,
-                supersedes=certificate.evidence_id if certificate else None,
-            )
-            evidence_id = evidence.id
         if certificate is None:
-            row = service.create(db, principal.actor, data, evidence_id=evidence_id)
-            action = "certificate_added"
+            row = service.create(db, caller, data, file=file)
         else:
-            row = service.update(db, principal.actor, certificate, data, evidence_id=evidence_id)
-            action = "certificate_updated"
-        auth.record(
-            request,
-            db,
-            principal,
-            action,
-            object_type="certificate",
-            object_id=row.id,
-            details={
-                "scheme": row.scheme.value,
-                "expires_on": str(row.expires_on),
-                "evidence_id": evidence_id,
-            },
-        )
+            row = service.update(db, caller, certificate, data, file=file)
         db.commit()
     except Exception:
         db.rollback()
@@ -204,63 +243,38 @@ async def save(
 
 @router.post("/certificates", name="certificates:create")
 async def create(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    supplier_page(request, db, principal, lead=True)
+    supplier_page(request, principal, lead=True)
     return await save(request, db, principal, None)
 
 
 @router.get("/certificates/{certificate_id}", name="certificates:show")
 def show(request: Request, certificate_id: str, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    try:
-        certificate = service.readable(db, principal.actor, certificate_id)
-    except NotFound:
-        raise refuse(request, db, principal, "certificate_viewed", certificate_id) from None
-    row = service.row_for(db, certificate, today=clock.today())
+    caller = auth.caller_of(request, principal)
+    row = service.view(db, caller, certificate_id, today=clock.today())
+    certificate = row.certificate
     evidence = db.get(Evidence, certificate.evidence_id) if certificate.evidence_id else None
     context = {
         "row": row,
         "c": certificate,
         "evidence": evidence,
         "tier_labels": TIER_LABELS,
-        "can_manage": principal.user.role is Role.SUPPLIER_LEAD
-        and certificate.supplier_org_id == principal.user.organisation_id,
+        "can_manage": service.may_manage(principal.actor, certificate.supplier_org_id),
     }
     return render(request, "certificates/show.html", context)
 
 
-def managed(
-    request: Request, db: Session, principal: auth.Principal, certificate_id: str, action: str
-) -> Certificate:
-    try:
-        return service.managed(db, principal.actor, certificate_id)
-    except NotFound:
-        raise refuse(request, db, principal, action, certificate_id) from None
-
-
 @router.get("/certificates/{certificate_id}/edit", name="certificates:edit")
 def edit(request: Request, certificate_id: str, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    c = managed(request, db, principal, certificate_id, "certificate_edit")
-    values = {
-        "scheme": c.scheme.value,
-        "holder": c.subcontractor_id or "supplier",
-        "body": c.body,
-        "number": c.number,
-        "scope": c.scope,
-        "issued_on": c.issued_on.isoformat(),
-        "expires_on": c.expires_on.isoformat() if c.expires_on else "",
-        "next_surveillance_on": c.next_surveillance_on.isoformat() if c.next_surveillance_on else "",
-        "recertification_on": c.recertification_on.isoformat() if c.recertification_on else "",
-        "provider": c.provider,
-    }
-    return render(
-        request, "certificates/form.html", form_context(db, principal, certificate=c, values=values)
-    )
+    c = service.certificate_to_manage(db, principal.actor, certificate_id, "certificate_edit")
+    context = form_context(db, principal, certificate=c, values=values_of(c))
+    return render(request, "certificates/form.html", context)
 
 
 @router.post("/certificates/{certificate_id}", name="certificates:update")
 async def update(
     request: Request, certificate_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> Response:
-    c = managed(request, db, principal, certificate_id, "certificate_updated")
+    c = service.certificate_to_manage(db, principal.actor, certificate_id, AuditAction.CERTIFICATE_UPDATED)
     return await save(request, db, principal, c)
 
 
@@ -268,28 +282,18 @@ async def update(
 def withdraw(
     request: Request, certificate_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> Response:
-    c = managed(request, db, principal, certificate_id, "certificate_withdrawn")
-    service.withdraw(db, principal.actor, c)
-    auth.record(request, db, principal, "certificate_withdrawn", object_type="certificate", object_id=c.id)
+    c = service.certificate_to_manage(db, principal.actor, certificate_id, AuditAction.CERTIFICATE_WITHDRAWN)
+    service.withdraw(db, auth.caller_of(request, principal), c)
     db.commit()
     return RedirectResponse(str(request.url_for("certificates:show", certificate_id=c.id)), status_code=303)
 
 
 @router.post("/subcontractors", name="certificates:add-subcontractor")
 async def add_subcontractor(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    supplier_page(request, db, principal, lead=True)
+    supplier_page(request, principal, lead=True)
     form = await request.form()
     name, tier = str(form.get("name", "")), str(form.get("tier", ""))
-    row = service.add_subcontractor(db, principal.actor, name=name, tier=tier)
-    auth.record(
-        request,
-        db,
-        principal,
-        "subcontractor_added",
-        object_type="subcontractor",
-        object_id=row.id,
-        details={"name": row.name, "tier": row.tier.value},
-    )
+    service.add_subcontractor(db, auth.caller_of(request, principal), name=name, tier=tier)
     db.commit()
     return RedirectResponse(str(request.url_for("certificates:index")), status_code=303)
 
@@ -298,20 +302,7 @@ async def add_subcontractor(request: Request, db: SessionDep, principal: auth.Cu
 def remove_subcontractor(
     request: Request, subcontractor_id: str, db: SessionDep, principal: auth.CurrentPrincipal
 ) -> Response:
-    try:
-        row = service.remove_subcontractor(db, principal.actor, subcontractor_id)
-    except NotFound:
-        auth.record_denied(
-            request,
-            db,
-            principal,
-            "subcontractor_removed",
-            object_type="subcontractor",
-            object_id=subcontractor_id,
-        )
-        raise
-    auth.record(
-        request, db, principal, "subcontractor_removed", object_type="subcontractor", object_id=row.id
-    )
+    row = service.subcontractor_to_manage(db, principal.actor, subcontractor_id)
+    service.remove_subcontractor(db, auth.caller_of(request, principal), row)
     db.commit()
     return RedirectResponse(str(request.url_for("certificates:index")), status_code=303)

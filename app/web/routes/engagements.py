@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app import clock
-from app.domain.access import Action, Role, can
+from app.domain.access import Action, can
 from app.domain.errors import AttestError
-from app.models import Organisation, OrgKind
-from app.services import approvals, engagements, readiness
-from app.services.deadlines import engagement_deadlines
-from app.web import auth
-from app.web.deps import LibraryDep, SessionDep
+from app.http import auth
+from app.http.deps import LibraryDep, SessionDep
+from app.http.loaders import EngagementToAnswer, EngagementToView
+from app.models import Engagement
+from app.services import engagements, readiness
+from app.web.forms import date_value
 from app.web.htmx import is_htmx, vary_on_htmx
-from app.web.loaders import engagement_for
-from app.web.routes.admin import require
 from app.web.templating import render
 
 router = APIRouter(
@@ -28,7 +26,7 @@ router = APIRouter(
 @router.get("", name="engagements:index")
 def index(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
     rows = engagements.visible(db, principal.actor)
-    names = {o.id: o.name for o in db.exec(select(Organisation))}
+    names = engagements.organisation_names(db)
     context = {
         "engagements": rows,
         "names": names,
@@ -46,36 +44,38 @@ def new_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    orgs = list(db.exec(select(Organisation).order_by(col(Organisation.name))))
-    buyers = [
-        (o.id, o.name)
-        for o in orgs
-        if o.kind is OrgKind.BUYER
-        and (principal.user.role is Role.ADMINISTRATOR or o.id == principal.user.organisation_id)
-    ]
+    offered = engagements.choices(db, principal.actor)
     context = {
         "form": form or {"catalogue_ids": [c.id for c in library.catalogues]},
         "errors": errors or {},
-        "buyers": buyers,
-        "suppliers": [(o.id, o.name) for o in orgs if o.kind is OrgKind.SUPPLIER],
+        "buyers": offered.buyers,
+        "suppliers": offered.suppliers,
         "catalogues": library.catalogues,
         "profiles": [("schedule-2-4", "Schedule 2.4 (IMS4)"), ("call-off-schedule-7", "Call Off Schedule 7")],
         "jurisdictions": [(j, j.replace("-", " ").title()) for j in engagements.JURISDICTIONS],
+        "call_off_forms": [
+            ("long", "Long form (paragraphs 1 to 9 with Annex 1)"),
+            ("short", "Short form (paragraphs 1 to 5)"),
+        ],
     }
     return render(request, "engagements/new.html", context, status_code=status)
 
 
 @router.get("/new", name="engagements:new")
 def new(request: Request, db: SessionDep, library: LibraryDep, principal: auth.CurrentPrincipal) -> Response:
-    require(request, db, principal, Action.CREATE_ENGAGEMENT)
+    auth.require(request, db, principal, Action.CREATE_ENGAGEMENT)
     return new_page(request, db, library, principal)
 
 
 @router.post("/new", name="engagements:create")
 async def create(
-    request: Request, db: SessionDep, library: LibraryDep, principal: auth.CurrentPrincipal
+    request: Request,
+    db: SessionDep,
+    library: LibraryDep,
+    principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
-    require(request, db, principal, Action.CREATE_ENGAGEMENT)
+    auth.require(request, db, principal, Action.CREATE_ENGAGEMENT)
     data = await request.form()
     form = {
         key: str(data.get(key, ""))
@@ -87,24 +87,17 @@ async def create(
             "effective_date",
             "workflow_profile",
             "jurisdiction",
+            "call_off_form",
         )
     }
+    form["effective_date"] = date_value(data, "effective_date")  # GOV.UK date input or ISO
     chosen = [str(v) for v in data.getlist("catalogue_ids")]
     try:
-        engagement = engagements.create(db, library, principal.actor, catalogue_ids=chosen, **form)
+        engagement = engagements.create(db, library, caller, catalogue_ids=chosen, **form)
     except AttestError as problem:
         db.rollback()
         errors = {k: str(v) for k, v in (problem.details or {"reference": problem.message}).items()}
         return new_page(request, db, library, principal, {**form, "catalogue_ids": chosen}, errors, 422)
-    auth.record(
-        request,
-        db,
-        principal,
-        "engagement_created",
-        object_type="engagement",
-        object_id=engagement.id,
-        engagement_id=engagement.id,
-    )
     db.commit()
     return RedirectResponse(
         str(request.url_for("engagements:show", engagement_id=engagement.id)), status_code=303
@@ -114,79 +107,85 @@ async def create(
 @router.get("/{engagement_id}", name="engagements:show")
 def show(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToView,
     db: SessionDep,
     library: LibraryDep,
     principal: auth.CurrentPrincipal,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id)
-    result = readiness.engagement_readiness(db, library, engagement, today=clock.today())
-    names = {
-        o.id: o.name
-        for o in db.exec(
-            select(Organisation).where(
-                col(Organisation.id).in_([engagement.buyer_org_id, engagement.supplier_org_id])
-            )
-        )
-    }
+    board = readiness.dashboard(db, library, engagement, principal.actor, today=clock.today())
     context = {
         "engagement": engagement,
-        "names": names,
-        "readiness": result,
-        "may": readiness.may_process(db, engagement, result, today=clock.today()),
-        "catalogues": {c.id: c for c in library.catalogues},
-        "is_supplier": can(principal.actor, Action.ANSWER_CONTROL, engagements.parties(engagement)),
-        "deadlines": engagement_deadlines(db, engagement, today=clock.today()),
-        "plan_state": approvals.case_row(db, engagement.id).state,
+        "names": board.summary.names,
+        "readiness": board.view.readiness,
+        "may": board.view.may,
+        "catalogues": board.catalogues,
+        "is_supplier": board.is_supplier,
+        "deadlines": board.deadlines,
+        "plan_state": board.plan_state,
     }
     block = "readiness" if is_htmx(request) else None
     return vary_on_htmx(render(request, "engagements/show.html", context, block_name=block))
 
 
+def scoping_page(
+    request: Request,
+    db: SessionDep,
+    library: LibraryDep,
+    principal: auth.Principal,
+    engagement: Engagement,
+    *,
+    typed: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The scoping questions; after a refusal, `typed` holds the answers as sent (yes/no by id)."""
+    view = engagements.scoping(db, library, engagement, principal.actor)
+    answers = {k: v == "yes" for k, v in typed.items() if v in ("yes", "no")} if typed else view.answers
+    context = {
+        "engagement": engagement,
+        "questions": view.questions,
+        "answers": answers,
+        "can_answer": view.can_answer,
+        "errors": errors or {},
+        "saved": request.query_params.get("saved") == "scoping" and not errors,
+    }
+    return render(request, "engagements/scoping.html", context, status_code=status)
+
+
 @router.get("/{engagement_id}/scoping", name="engagements:scoping")
 def scoping(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToView,
     db: SessionDep,
     library: LibraryDep,
     principal: auth.CurrentPrincipal,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id)
-    context = {
-        "engagement": engagement,
-        "questions": library.questions,
-        "answers": engagements.scoping_answers(db, engagement.id),
-        "can_answer": can(principal.actor, Action.ANSWER_CONTROL, engagements.parties(engagement)),
-        "errors": {},
-    }
-    return render(request, "engagements/scoping.html", context)
+    return scoping_page(request, db, library, principal, engagement)
 
 
 @router.post("/{engagement_id}/scoping", name="engagements:save-scoping")
 async def save_scoping(
     request: Request,
-    engagement_id: str,
+    engagement: EngagementToAnswer,
     db: SessionDep,
     library: LibraryDep,
     principal: auth.CurrentPrincipal,
+    caller: auth.CurrentCaller,
 ) -> Response:
-    engagement = engagement_for(request, db, principal, engagement_id, Action.ANSWER_CONTROL)
+    """Yes/no per question; an answer that is neither re-renders the form as sent (422). After
+    the save, the scoping page again with a success banner (issue 15 item 9)."""
     data = await request.form()
-    answers = {
-        q.id: str(data.get(q.id)) == "yes" for q in library.questions if data.get(q.id) in ("yes", "no")
+    sent = {q.id: str(data[q.id]) for q in library.questions if q.id in data}
+    errors = {
+        f"{q.id}-yes": f"Answer yes or no: {q.text}"
+        for q in library.questions
+        if sent.get(q.id, "yes") not in ("yes", "no")
     }
-    engagements.set_scoping(db, library, engagement, principal.actor, answers)
-    auth.record(
-        request,
-        db,
-        principal,
-        "scoping_answered",
-        object_type="engagement",
-        object_id=engagement.id,
-        engagement_id=engagement.id,
-        details={k: v for k, v in answers.items()},
-    )
+    if errors:
+        return scoping_page(
+            request, db, library, principal, engagement, typed=sent, errors=errors, status=422
+        )
+    engagements.set_scoping(db, library, engagement, caller, {k: v == "yes" for k, v in sent.items()})
     db.commit()
-    return RedirectResponse(
-        str(request.url_for("engagements:show", engagement_id=engagement.id)), status_code=303
-    )
+    url = request.url_for("engagements:scoping", engagement_id=engagement.id)
+    return RedirectResponse(str(url.include_query_params(saved="scoping")), status_code=303)

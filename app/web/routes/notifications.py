@@ -13,9 +13,9 @@ from app import clock
 from app.db import session_scope
 from app.domain import reminders as rules
 from app.domain.errors import NotFound
+from app.http import auth
+from app.http.deps import SessionDep
 from app.services import notifications as service
-from app.web import auth
-from app.web.deps import SessionDep
 from app.web.templating import render, templates
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.require_principal)])
@@ -59,16 +59,8 @@ def index(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) ->
 
 
 @router.post("/notifications/{notification_id}/read", name="notifications:read")
-def read(
-    request: Request, notification_id: str, db: SessionDep, principal: auth.CurrentPrincipal
-) -> Response:
-    try:
-        row = service.mark_read(db, principal.user.id, notification_id)
-    except NotFound:
-        auth.record_denied(
-            request, db, principal, "notification_read", object_type="notification", object_id=notification_id
-        )
-        raise
+def read(request: Request, notification_id: str, db: SessionDep, caller: auth.CurrentCaller) -> Response:
+    row = service.read_one(db, caller, notification_id)
     db.commit()
     follow = request.query_params.get("then") == "open" and row.link.startswith("/")
     target = row.link if follow else str(request.url_for("notifications:index"))
@@ -76,18 +68,16 @@ def read(
 
 
 @router.post("/notifications/read-all", name="notifications:read-all")
-def read_all(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    service.mark_all_read(db, principal.user.id)
+def read_all(request: Request, db: SessionDep, caller: auth.CurrentCaller) -> Response:
+    service.read_everything(db, caller)
     db.commit()
     return RedirectResponse(str(request.url_for("notifications:index")), status_code=303)
 
 
 @router.post("/notifications/preferences", name="notifications:preferences")
-async def preferences(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
+async def preferences(request: Request, db: SessionDep, caller: auth.CurrentCaller) -> Response:
     form = await request.form()
-    chosen = {str(v) for v in form.getlist("email")}
-    service.set_preferences(db, principal.user.id, chosen)
-    auth.record(request, db, principal, "notification_preferences", details={"email": sorted(chosen)})
+    service.choose_email(db, caller, {str(v) for v in form.getlist("email")})
     db.commit()
     return RedirectResponse(str(request.url_for("notifications:index")), status_code=303)
 
@@ -104,34 +94,18 @@ def calendar(request: Request, db: SessionDep, principal: auth.CurrentPrincipal)
 
 
 @router.post("/notifications/calendar", name="notifications:calendar-new")
-def calendar_new(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    token = service.new_feed(db, principal.user.id)
-    auth.record(
-        request,
-        db,
-        principal,
-        "calendar_feed_created",
-        object_type="calendar_feed",
-        object_id=principal.user.id,
-    )
+def calendar_new(request: Request, db: SessionDep, caller: auth.CurrentCaller) -> Response:
+    token = service.create_feed(db, caller)
     db.commit()
-    context = {"feed": service.feed_of(db, principal.user.id), "url": feed_url(request, token)}
+    context = {"feed": service.feed_of(db, caller.actor.user_id), "url": feed_url(request, token)}
     response = render(request, "notifications/calendar.html", context)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @router.post("/notifications/calendar/revoke", name="notifications:calendar-revoke")
-def calendar_revoke(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    service.revoke_feed(db, principal.user.id)
-    auth.record(
-        request,
-        db,
-        principal,
-        "calendar_feed_revoked",
-        object_type="calendar_feed",
-        object_id=principal.user.id,
-    )
+def calendar_revoke(request: Request, db: SessionDep, caller: auth.CurrentCaller) -> Response:
+    service.turn_off_feed(db, caller)
     db.commit()
     return RedirectResponse(str(request.url_for("notifications:calendar")), status_code=303)
 

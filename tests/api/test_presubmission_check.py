@@ -1,0 +1,76 @@
+"""The pre-submission check asks each answer for what the buyer needs to judge it (Schedule 2.4
+paras 4.1, 4.3 and the Required Changes Register definition): "met" says how, "partially met" and
+"not met" say what will change and by when. Each gap names its control and links to the
+engagement's own control page; submitting refuses with 422 and every gap, and changes nothing."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.api.test_approval_story import DECLARATION, fill_plan, on, setup
+
+
+def answer(client: TestClient, eid: str, control_id: str, **body: object) -> None:
+    response = client.put(f"/api/engagements/{eid}/responses/{control_id}", json=body)
+    assert response.status_code == 200, response.text
+
+
+def missing(client: TestClient, eid: str) -> dict[str, dict[str, str]]:
+    refused = client.post(f"/api/engagements/{eid}/submissions", json=DECLARATION)
+    assert refused.status_code == 422, refused.text
+    return {m["control_id"]: m for m in refused.json()["error"]["details"]["missing"]}
+
+
+def test_answers_without_a_statement_or_a_plan_block_submission_and_each_links_to_its_control(
+    app: FastAPI,
+) -> None:
+    eid, lead, _advisor = setup(app)
+    client = TestClient(app)
+    with on("2024-09-02", app, (client, lead)):
+        fill_plan(client, app, eid)
+        first, second, third, fourth = [
+            c.id for c in app.state.library.catalogue("cps-security-policy").controls
+        ][:4]
+        answer(client, eid, first, status="met", statement="   ")
+        answer(client, eid, second, status="partially_met", statement="Half done.")
+        answer(client, eid, third, status="not_met", planned_change="Buy the tool.")
+        answer(client, eid, fourth, status="not_met", target_date="2024-12-02")
+
+        gaps = missing(client, eid)
+        assert set(gaps) == {first, second, third, fourth}
+        assert gaps[first]["code"] == "no_statement" and gaps[first]["target"] == "control"
+        assert "without an implementation statement" in gaps[first]["message"]
+        assert gaps[second]["code"] == "no_plan"
+        assert "partially met without a planned change or a target date" in gaps[second]["message"]
+        assert "not met without a target date" in gaps[third]["message"]
+        assert "not met without a planned change" in gaps[fourth]["message"]
+        assert client.get(f"/api/engagements/{eid}/submissions").json() == {"submissions": []}
+
+        # The plan page lists each gap with a link to the engagement's own control page.
+        page = client.get(f"/engagements/{eid}/plan")
+        assert page.status_code == 200
+        for control_id in (first, second, third, fourth):
+            assert f'href="/engagements/{eid}/controls/{control_id}"' in page.text, control_id
+        assert f"{second} is partially met without a planned change or a target date" in page.text
+
+        # Supplying what each lacks clears the gaps: the plan then goes in.
+        answer(client, eid, first, status="met", statement="Enforced by the gateway.")
+        plan = {"planned_change": "Finish the rollout.", "target_date": "2024-12-02"}
+        answer(client, eid, second, status="partially_met", statement="Half done.", **plan)
+        answer(client, eid, third, status="not_met", **plan)
+        answer(client, eid, fourth, status="not_met", **plan)
+        submitted = client.post(f"/api/engagements/{eid}/submissions", json=DECLARATION)
+        assert submitted.status_code == 201, submitted.text
+        assert len(client.get(f"/api/engagements/{eid}/submissions").json()["submissions"]) == 1
+
+
+def test_not_applicable_needs_no_statement_and_met_needs_no_plan(app: FastAPI) -> None:
+    eid, lead, _advisor = setup(app)
+    client = TestClient(app)
+    with on("2024-09-02", app, (client, lead)):
+        fill_plan(client, app, eid)
+        controls = [c.id for c in app.state.library.catalogue("cps-security-policy").controls]
+        answer(client, eid, controls[0], status="not_applicable", justification="No premises.")
+        submitted = client.post(f"/api/engagements/{eid}/submissions", json=DECLARATION)
+        assert submitted.status_code == 201, submitted.text
