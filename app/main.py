@@ -21,6 +21,7 @@ from app.api import certificates as certificates_api
 from app.api import engagements as engagements_api
 from app.api import evidence as evidence_api
 from app.api import exports as exports_api
+from app.api import imports as imports_api
 from app.api import notifications as notifications_api
 from app.api import plan as plan_api
 from app.api import reviews as reviews_api
@@ -48,6 +49,7 @@ from app.web.routes import (
     health,
     help,
     home,
+    imports,
     notifications,
     plan,
     portfolio,
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews.router)
     app.include_router(variations.router)
     app.include_router(exports.router)
+    app.include_router(imports.router)
     app.include_router(catalogues.router, dependencies=signed_in)
     app.include_router(catalogues_api.router, dependencies=signed_in)
     app.include_router(engagements_api.router)
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews_api.router)
     app.include_router(variations_api.router)
     app.include_router(exports_api.router)
+    app.include_router(imports_api.router)
     app.include_router(certificates.router)
     app.include_router(portfolio.router)
     app.include_router(notifications.router)

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from app.domain.dates import EARLIEST, LATEST
+
 FIELDS = ("control_id", "status", "statement", "justification", "owner", "planned_change", "target_date")
 FIELD_LABELS = {
     "control_id": "Control",
@@ -50,6 +52,7 @@ STATUS_WORDS = {
     "notimplemented": "not_met",
     "notapplicable": "not_applicable", "na": "not_applicable", "excluded": "not_applicable",
 }  # fmt: skip
+MAX_TEXT = 10_000  # as app.services.responses keeps an answer's texts
 UNANSWERED = {"", "unanswered", "notanswered", "blank", "-"}
 _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -133,20 +136,31 @@ class Checked:
 
 
 def check_row(
-    row: Row, *, controls: set[str], owners: Mapping[str, str], answered_by: Mapping[str, int]
+    row: Row,
+    *,
+    controls: set[str],
+    owners: Mapping[str, str],
+    answered_by: Mapping[str, int],
+    scoped_out: frozenset[str] | set[str] = frozenset(),
 ) -> Checked:
-    """`controls`: the engagement's control ids; `owners`: owner key (email or name) -> user id;
-    `answered_by`: control id -> the row number that already answered it in this sheet."""
+    """`controls`: the engagement's applicable control ids; `scoped_out`: its controls that the
+    scoping answers take out (listed by its export as unanswered, so such a row is skipped unless
+    it gives a status); `owners`: owner key (email or name) -> user id; `answered_by`: control id
+    -> the row number that already answered it in this sheet."""
     values = row.values
     control_id = str(values.get("control_id") or "").strip()
     if not control_id and all(v in (None, "") for v in values.values()):
         return Checked(row.number, "")  # a blank row
+    status = status_of(values.get("status"))
     errors: list[str] = []
-    if control_id not in controls:
+    if control_id in scoped_out:
+        if not status:
+            return Checked(row.number, control_id)
+        errors.append(f"{control_id} does not apply to this engagement (its scoping answers take it out).")
+    elif control_id not in controls:
         errors.append(f"{control_id or 'The control'} is not a control of this engagement.")
     elif control_id in answered_by:
         errors.append(f"{control_id} is already answered by row {answered_by[control_id]}.")
-    status = status_of(values.get("status"))
     if status is None:
         errors.append(
             f"“{values.get('status')}” is not a status: use met, partially met, not met or not applicable."
@@ -167,12 +181,22 @@ def check_row(
         owner_id = owners.get(owner.casefold())
         if owner_id is None:
             errors.append(f"{owner} is not a member of the supplier's organisation.")
+    if target is not None and not EARLIEST <= target <= LATEST:
+        errors.append(f"{target.isoformat()} is outside the dates Attest takes (2000 to 2100).")
+    for name, value in text.items():
+        if len(value) > MAX_TEXT:
+            errors.append(f"The {FIELD_LABELS[name].lower()} is longer than {MAX_TEXT:,} characters.")
     if errors or not status:
         return Checked(row.number, control_id, {}, tuple(errors))
+    # Kept as a save keeps them: a justification only when not applicable, a planned change and a
+    # target date only when not (fully) met.
+    planning = status in ("not_met", "partially_met")
     answer: dict[str, object] = {
         "status": status,
-        **text,
+        "statement": text["statement"],
+        "justification": text["justification"] if status == "not_applicable" else "",
         "owner_id": owner_id,
-        "target_date": target.isoformat() if target else None,
+        "planned_change": text["planned_change"] if planning else "",
+        "target_date": target.isoformat() if target and planning else None,
     }
     return Checked(row.number, control_id, answer)

@@ -30,10 +30,13 @@ from app.domain.errors import InvalidInput, UnsupportedType
 from app.models import Engagement
 from app.services.caller import Caller
 from app.services.engagements import applicability, catalogue_ids, engagement_controls, scoping_answers
+from app.services.exports import ANSWER_HEADERS
 from app.services.responses import ResponseInput, responses_by_control, save_response, supplier_people
 
 MAX_ROWS = 5_000
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+# Files that would read as text but are documents, images or archives of another kind.
+OTHER_FORMATS = (b"%PDF-", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"{\\rtf", b"<?xml", b"<html")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted XLSX and old .xls are OLE files
 NOT_A_SPREADSHEET = "This file is not a spreadsheet: upload an .xlsx workbook or a .csv file."
 PROTECTED = (
@@ -108,6 +111,8 @@ def read_sheets(data: bytes) -> list[Table]:
         raise InvalidInput("The file is empty.", details={"file": "empty"})
     if data.startswith(OLE_MAGIC):
         raise UnsupportedType(PROTECTED)
+    if data.startswith(OTHER_FORMATS):
+        raise UnsupportedType(NOT_A_SPREADSHEET)
     if data.startswith(b"PK"):
         return list(_xlsx_tables(data))
     return [_csv_table(data)]
@@ -179,10 +184,11 @@ def plan(
     mapping: Mapping[str, str] | None = None,
 ) -> Plan:
     """What importing `data` would do: every row's change or errors. Writes nothing."""
-    tables = read_sheets(data)
+    tables = _answer_tables(read_sheets(data))
     controls = engagement_controls(library, catalogue_ids(session, engagement.id))
     answers = scoping_answers(session, engagement.id)
     applicable = {c.id for c in controls if applicability(c, answers, library)[0]}
+    scoped_out = {c.id for c in controls} - applicable
     current = responses_by_control(session, engagement.id)
     owners: dict[str, str] = {}
     for person in supplier_people(session, engagement):
@@ -205,6 +211,7 @@ def plan(
                 controls=applicable,
                 owners=owners,
                 answered_by=answered_by,
+                scoped_out=scoped_out,
             )
             if not checked.control_id and not checked.errors:
                 continue  # a blank row
@@ -230,6 +237,14 @@ def plan(
         first_headers,
         dict(mapping or {}),
     )
+
+
+def _answer_tables(tables: list[Table]) -> list[Table]:
+    """Attest's own export: only its answer sheets (its risk, register, certificate and deadline
+    sheets have a status too, of other things). Any other workbook: every sheet."""
+    width = len(ANSWER_HEADERS)
+    own = [t for t in tables if ANSWER_HEADERS in (tuple(t.headers[:width]), tuple(t.headers[1 : width + 1]))]
+    return own or tables
 
 
 def _change(before: Any, answer: dict[str, Any]) -> str:

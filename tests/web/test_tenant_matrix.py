@@ -502,6 +502,16 @@ def _submission_case(name: str, method: str, path: str, roles: frozenset[str], *
 
 
 CASES += [
+    *(
+        _engagement_case(name, method, path, SUPPLIERS)
+        for name, method, path in (
+            ("imports:check", "POST", "/engagements/{}/import/check"),
+            ("imports:apply", "POST", "/engagements/{}/import"),
+            ("api:import-answers", "POST", "/api/engagements/{}/import"),
+        )
+    ),
+    # The import page is for those who answer: an administrator does not see it, even of others.
+    Case("imports:form", "GET", "/engagements/{}/import", engagement_a, engagement_b, SUPPLIERS, False),
     _engagement_case("exports:engagement-bundle", "GET", "/engagements/{}/evidence.zip", frozenset(ROLES)),
     _engagement_case("api:engagement-bundle", "GET", "/api/engagements/{}/evidence.zip", frozenset(ROLES)),
     _submission_case("exports:submission-bundle", "GET", "/submissions/{}/evidence.zip", frozenset(ROLES)),

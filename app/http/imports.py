@@ -1,0 +1,154 @@
+"""Answers from a spreadsheet, for the pages and the API alike (the rules: app.services.imports).
+
+The file arrives as multipart (`file`, then the column choices `column_<field>`), with no
+transaction open while it streams, held in memory up to MAX_IMPORT_MB (a spreadsheet of 5,000
+answers is far smaller). A dry run keeps the file as the person's one import draft for that
+engagement, a small named object in the evidence store (`import-drafts/<engagement>.<user>`,
+replaced by their next dry run), so the page's "Import these answers" needs no second upload:
+it names the draft's SHA-256, and nothing is imported unless the draft is still that file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from anyio import to_thread
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from app.adapters.storage import TooLarge
+from app.domain import imports as rules
+from app.domain.catalogue import Library
+from app.domain.errors import InvalidInput, PayloadTooLarge
+from app.http.uploads import MULTIPART_OVERHEAD, Pace, ParsedForm, read_multipart, store_of
+from app.models import Engagement
+from app.services import evidence as evidence_service
+from app.services import imports
+from app.services.caller import Caller
+
+MAX_IMPORT_MB = 10
+TOO_LARGE = f"The file is larger than {MAX_IMPORT_MB} MB: import at most 5,000 answers at a time."
+NO_DRAFT = "There is no checked file to import: choose the file and check it again."
+
+
+class _Buffer:
+    """A sink that keeps the file part in memory, refusing more than `limit` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> None:
+        if len(self.data) + len(chunk) > self.limit:
+            raise TooLarge(self.limit)
+        self.data += chunk
+
+
+async def receive_sheet(request: Request, db: Session) -> tuple[ParsedForm, bytes | None]:
+    """The form's fields and the `file` part's bytes (None when no file was chosen)."""
+    limit = MAX_IMPORT_MB * 1024 * 1024
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise PayloadTooLarge(TOO_LARGE)
+    await run_in_threadpool(evidence_service.release, db)
+    buffers: list[_Buffer] = []
+
+    def open_sink(_filename: str) -> _Buffer:
+        buffers.append(_Buffer(limit))
+        return buffers[-1]
+
+    try:
+        form = await read_multipart(request, open_sink, pace=Pace.of(request.app.state.settings))
+    except TooLarge:
+        raise PayloadTooLarge(TOO_LARGE) from None
+    if not buffers or not form.file_name:  # browsers send an empty part when no file was chosen
+        return form, None
+    return form, bytes(buffers[0].data)
+
+
+def mapping_of(form: ParsedForm) -> dict[str, str]:
+    """The person's column choices: field -> heading (`column_status=Compliance`)."""
+    return {name: value for name in rules.FIELDS if (value := form.first(f"column_{name}").strip())}
+
+
+def draft_name(engagement: Engagement, caller: Caller) -> str:
+    return f"import-drafts/{engagement.id}.{caller.actor.user_id}"
+
+
+def draft_of(request: Request, engagement: Engagement, caller: Caller, data: bytes | None) -> bytes:
+    """`data`, or (no file sent) the caller's import draft for the engagement."""
+    if data is not None:
+        return data
+    try:
+        return store_of(request).get_bytes(draft_name(engagement, caller))
+    except FileNotFoundError:
+        raise InvalidInput(NO_DRAFT, details={"file": "no_draft"}) from None
+
+
+def dry_run(
+    request: Request,
+    db: Session,
+    library: Library,
+    caller: Caller,
+    engagement: Engagement,
+    data: bytes | None,
+    mapping: Mapping[str, str],
+    *,
+    from_draft: bool = False,
+) -> imports.Plan:
+    """What importing `data` (or, `from_draft`, the draft) would change, row by row; a file sent
+    is kept as the caller's draft. Writes nothing else."""
+    if data is None and not from_draft:
+        raise InvalidInput("Choose a file to import.", details={"file": "missing"})
+    sheet = draft_of(request, engagement, caller, data)
+    result = imports.plan(db, library, engagement, sheet, mapping)
+    db.rollback()  # a read: hold no lock while the draft is stored
+    if data is not None:
+        store_of(request).put_bytes(draft_name(engagement, caller), data)
+    return result
+
+
+def import_now(
+    request: Request,
+    db: Session,
+    library: Library,
+    caller: Caller,
+    engagement: Engagement,
+    data: bytes | None,
+    mapping: Mapping[str, str],
+    *,
+    expected_sha256: str = "",
+) -> imports.Plan:
+    """Import `data`, or (no file sent) the caller's checked draft if its SHA-256 is
+    `expected_sha256`; all of it or nothing, committed here."""
+    if data is None and not expected_sha256:
+        raise InvalidInput("Choose a file to import.", details={"file": "missing"})
+    sheet = draft_of(request, engagement, caller, data)
+    result = imports.apply(db, library, engagement, caller, sheet, mapping, expected_sha256=expected_sha256)
+    db.commit()
+    return result
+
+
+async def run_import(
+    request: Request,
+    db: Session,
+    library: Library,
+    caller: Caller,
+    engagement: Engagement,
+    *,
+    dry_run_only: bool,
+) -> imports.Plan:
+    """Receive the file and check or import it; database work runs in the thread pool."""
+    form, data = await receive_sheet(request, db)
+    mapping = mapping_of(form)
+    expected = form.first("sha256").strip()
+    if dry_run_only:
+        return await to_thread.run_sync(
+            lambda: dry_run(
+                request, db, library, caller, engagement, data, mapping, from_draft=bool(expected)
+            )
+        )
+    return await to_thread.run_sync(
+        lambda: import_now(request, db, library, caller, engagement, data, mapping, expected_sha256=expected)
+    )
