@@ -46,4 +46,4 @@ EXPOSE 8000
 # another command (the worker, the migrate job) sets its own check or disables this one.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
-CMD ["attest", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["attest", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "0"]

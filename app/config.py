@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.addresses import Network, parse_networks
+from app.domain.scanning import parse_address
 
 DEV_BASE_URL = "http://127.0.0.1:8000"
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -82,6 +83,11 @@ class Settings(BaseSettings):
     # How long a write waits for another's lock before the request answers 503 "try again"
     # (SQLite's busy timeout; PostgreSQL's lock_timeout).
     database_busy_seconds: float = Field(default=30.0, ge=0.1, le=600.0)
+    # Malware scanning of uploads with ClamAV's clamd (app/services/scanning.py): a Unix socket
+    # path or host:port; empty: scanning is off. A file over the size limit is never "clean".
+    clamav_socket: str = ""
+    clamav_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    clamav_max_mb: int = Field(default=100, ge=1, le=10_240)
 
     @field_validator("base_url")
     @classmethod
@@ -110,6 +116,13 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be empty (a SQLite file in the data folder) or a redis:// URL")
         return value
+
+    @field_validator("clamav_socket")
+    @classmethod
+    def _clamav_socket_is_an_address(cls, value: str) -> str:
+        if value.strip():
+            parse_address(value)
+        return value.strip()
 
     @property
     def trusted_networks(self) -> tuple[Network, ...]:

@@ -25,6 +25,12 @@ settings by app.adapters.jobs.make_huey: SQLite file or Redis, one code path):
 - `attest.evidence.shard` / `attest.evidence.gather`: `verify-evidence` split by object-key
   prefix (app.services.evidence_integrity.check_shard), one job per prefix so several workers
   re-hash one store in parallel; a Huey chord runs the gathering job once every shard is done.
+- `attest.downloads.make`: makes one big export a person asked for in the background into the
+  evidence store (app.services.downloads.make); `attest.downloads.sweep` (hourly) removes the
+  prepared files whose days are up.
+- `attest.evidence.scan` / `attest.evidence.scan-sweep` (every SCAN_SWEEP_MINUTES): the malware
+  scan of one stored object with clamd (app.services.scanning), queued when its upload commits;
+  the sweep queues every object still unchecked. Both do nothing while ATTEST_CLAMAV_SOCKET is empty.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import math
 import threading
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from huey import Huey, crontab, group  # type: ignore[import-untyped]
@@ -41,17 +48,22 @@ from huey.exceptions import TaskException  # type: ignore[import-untyped]
 from sqlalchemy.engine import Engine
 
 from app import clock
+from app.adapters.catalogue_files import cached_library
+from app.adapters.crypto import Keys
 from app.adapters.jobs import make_huey
 from app.adapters.mail import Mailer, make_mailer
 from app.adapters.storage import EvidenceStore, make_store
 from app.config import Settings
 from app.db import make_engine, session_scope
-from app.services import events, evidence_integrity, reminders, statement_files
+from app.domain.catalogue import Library
+from app.services import downloads, events, evidence_integrity, reminders, scanning, statement_files
 
 log = logging.getLogger("attest.jobs")
 SWEEP_MINUTES = 15
 SWEEP_LOCK = "attest-reminder-sweep"
 FINISH_POLL_SECONDS = 1.0
+DOWNLOAD_SWEEP_MINUTE = 7  # each hour at :07, away from the quarter-hour reminder sweep
+SCAN_SWEEP_MINUTES = 5  # how often the worker queues evidence that is still unchecked
 FINISH_GIVE_UP_SECONDS = 6 * 3600.0  # a sweep whose units never all finish is evaluated again later
 
 
@@ -101,6 +113,21 @@ class Jobs:
             self._verify_shard
         )
         self.verify_gather = huey.task(name="attest.evidence.gather")(self._verify_gather)
+        # Malware scanning (app.services.scanning): one job per stored object, and a sweep that
+        # queues whatever is still unchecked (a no-op while ATTEST_CLAMAV_SOCKET is empty).
+        self.scan = huey.task(name="attest.evidence.scan", retries=unit_retries, retry_delay=delay)(
+            self._scan
+        )
+        self.scan_sweep = huey.periodic_task(
+            crontab(minute=f"*/{SCAN_SWEEP_MINUTES}"), name="attest.evidence.scan-sweep"
+        )(self._scan_sweep)
+        # Big exports for one person's Downloads list (app.services.downloads): no automatic
+        # retry (the person sees "failed" with its message and asks again), and an hourly sweep
+        # that removes the files whose days are up.
+        self.make_download = huey.task(name="attest.downloads.make")(self._make_download)
+        self.download_sweep = huey.periodic_task(
+            crontab(minute=str(DOWNLOAD_SWEEP_MINUTE)), name="attest.downloads.sweep"
+        )(self._download_sweep)
 
     @property
     def engine(self) -> Engine:
@@ -119,6 +146,25 @@ class Jobs:
         if self._store is None:
             self._store = make_store(self.settings)
         return self._store
+
+    # --- prepared downloads (app.services.downloads) ----------------------------------------
+
+    @property
+    def library(self) -> Library:
+        return cached_library(str(Path(self.settings.controls_dir).resolve()))
+
+    def _make_download(self, download_id: str, queued_at: float | None = None) -> str:
+        return downloads.make(
+            self.engine,
+            self.store,
+            self.library,
+            Keys.from_settings(self.settings).audit,
+            download_id,
+            base_url=self.settings.base_url,
+        )
+
+    def _download_sweep(self) -> int:
+        return downloads.sweep(self.engine, self.store)
 
     # --- the task bodies ------------------------------------------------------------------
 
@@ -263,6 +309,23 @@ class Jobs:
         stale = len(self.store.stale_tmp(older_than_seconds=grace_seconds))
         merged = evidence_integrity.merge(reports, stale_temp_files=stale)
         return {**merged.as_dict(), "shards": len(index), "failed_shards": failed}
+
+    def _scan(self, sha256: str, queued_at: float | None = None) -> str:
+        scanner = scanning.make_scanner(self.settings)
+        if scanner is None:
+            return "scanning off"
+        # ScanDeferred propagates (clamd down or too slow): Huey retries; the sweep catches the rest.
+        key = Keys.from_settings(self.settings).audit  # malware found is audited
+        return str(scanning.scan_object(self.engine, self.store, scanner, sha256, audit_key=key))
+
+    def _scan_sweep(self) -> int:
+        if not scanning.scanning_on(self.settings):
+            return 0
+        with session_scope(self.engine, read_only=True) as session:
+            keys = scanning.unscanned(session)
+        for key in keys:
+            self.scan(key, queued_at=time.time())
+        return len(keys)
 
 
 def deliver_events(settings: Settings) -> None:

@@ -18,6 +18,8 @@ from app.adapters.tracing import make_tracing
 from app.api import assessment as assessment_api
 from app.api import catalogues as catalogues_api
 from app.api import certificates as certificates_api
+from app.api import documents as documents_api
+from app.api import downloads as downloads_api
 from app.api import engagements as engagements_api
 from app.api import evidence as evidence_api
 from app.api import exports as exports_api
@@ -56,6 +58,8 @@ from app.web.routes import (
     reviews,
     variations,
 )
+from app.web.routes import documents as documents_pages
+from app.web.routes import downloads as downloads_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews.router)
     app.include_router(variations.router)
     app.include_router(exports.router)
+    app.include_router(downloads_pages.router)
     app.include_router(imports.router)
     app.include_router(catalogues.router, dependencies=signed_in)
     app.include_router(catalogues_api.router, dependencies=signed_in)
@@ -99,7 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews_api.router)
     app.include_router(variations_api.router)
     app.include_router(exports_api.router)
+    app.include_router(downloads_api.router)
     app.include_router(imports_api.router)
+    app.include_router(documents_pages.router)  # documents: the plan PDF, carry forward
+    app.include_router(documents_api.router)  # documents: the plan PDF, OSCAL, carry forward
     app.include_router(certificates.router)
     app.include_router(portfolio.router)
     app.include_router(notifications.router)

@@ -22,6 +22,9 @@ from app.db import make_engine, session_scope
 from app.main import create_app
 from app.models import EngagementCatalogue
 from app.services import readiness
+from bench.portfolio import main as across_engagements
+from bench.review import review_page
+from bench.workers import main as workers
 from tests.factories import make_engagement, make_org, make_person, sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +124,12 @@ def main() -> None:
             f"peak traced Python memory {peak / 1024 / 1024:.1f} MB"
             "\n  (the in-process test client builds the request body in memory; the server streams it)"
         )
+    review_page(app, engagement, controls, timed)
     app.state.engine.dispose()
+    print("\npages across engagements (time and SQL statements per request):")
+    across_engagements()
+    print("\nsmall responses from a real server, one and two workers:")
+    workers()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ def soa_html(context: dict[str, Any]) -> str:
     return _documents.get_template("exports/soa.html").render(context)
 
 
+def plan_html(context: dict[str, Any]) -> str:
+    """The Security Management Plan as one document (app.services.plan_document)."""
+    return _documents.get_template("documents/plan.html").render(context)
+
+
 def _refuse(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """The service makes no external calls, and documents embed nothing from outside."""
     raise ValueError(f"documents load no external resources ({url[:40]})")

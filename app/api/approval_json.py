@@ -4,6 +4,7 @@ app.api.bodies does not have."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -131,3 +132,111 @@ class ClosureDayOut(Out):
 class ClosureDaysOut(Out):
     closure_days: list[ClosureDayOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class CoverageOut(Out):
+    applicable: int = Field(description="Applicable controls of the engagement under the plan's scoping")
+    answered: int
+    met: int
+    with_current_evidence: int = Field(description="Answers with at least one piece of evidence not expired")
+
+
+class FollowUpOut(Out):
+    control_id: str
+    title: str
+    reason: str = Field(description="The advisor's reason on this control in the previous version")
+    outcome: str = Field(
+        description="What the supplier did: changed, evidence added, 'changed, evidence added',"
+        " evidence removed, unchanged or removed"
+    )
+
+
+class WordsOut(Out):
+    kind: str = Field(description="same, deleted or inserted")
+    text: str
+
+
+class FieldChangeOut(Out):
+    field: str
+    label: str
+    before: str
+    after: str
+    words: list[WordsOut] = Field(description="Word-level changes, for statements changed on both sides")
+
+
+class EvidenceRefOut(Out):
+    id: str
+    title: str
+    sha256: str
+
+
+class ControlChangeOut(Out):
+    control_id: str
+    title: str
+    kind: str = Field(description="added, removed or changed")
+    fields: list[FieldChangeOut]
+    evidence_added: list[EvidenceRefOut]
+    evidence_removed: list[EvidenceRefOut]
+
+
+class CellOut(Out):
+    before: str
+    after: str
+    changed: bool
+
+
+class RowOut(Out):
+    kind: str = Field(description="added, removed, changed or unchanged")
+    cells: list[CellOut]
+
+
+class TableOut(Out):
+    area: str
+    title: str
+    columns: list[str]
+    rows: list[RowOut]
+
+
+class SubmissionReviewOut(Out):
+    submission_id: str
+    version: int
+    previous_version: int | None
+    coverage: CoverageOut
+    readiness: float = Field(description="The engagement's readiness today, per cent")
+    open_blockers: list[str] = Field(description="Every blocker and gate open today, but the ISAS itself")
+    changes: dict[str, int] = Field(description="How many changes of each kind since the previous version")
+    previous_reasons: str = Field(description="The overall reasons of the previous version's decision")
+    follow_ups: list[FollowUpOut]
+    controls: list[ControlChangeOut]
+    unchanged_controls: int
+    tables: list[TableOut]
+
+
+def review_json(view: Any) -> dict[str, Any]:
+    """The decision summary and readable diff of app.services.reviews.ReviewView (with a summary)."""
+    summary = view.summary
+    return {
+        "submission_id": view.submission.id,
+        "version": view.submission.version,
+        "previous_version": view.previous.version if view.previous else None,
+        "coverage": asdict(summary.coverage),
+        "readiness": summary.readiness,
+        "open_blockers": [b.message for b in summary.blockers],
+        "changes": dict(view.review.counts),
+        "previous_reasons": view.previous_decision.reasons if view.previous_decision else "",
+        "follow_ups": [asdict(f) for f in view.follow_ups],
+        "controls": [asdict(c) for c in view.review.controls],
+        "unchanged_controls": len(view.review.unchanged),
+        "tables": [
+            {
+                "area": t.area,
+                "title": t.title,
+                "columns": list(t.columns),
+                "rows": [
+                    {"kind": r.kind, "cells": [{**asdict(c), "changed": c.changed} for c in r.cells]}
+                    for r in t.rows
+                ],
+            }
+            for t in view.review.tables
+        ],
+    }

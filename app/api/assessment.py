@@ -56,6 +56,22 @@ class AppliedOut(Out):
     targets: list[str] = Field(description="The controls the answer and its evidence links went to")
 
 
+class BulkIn(BaseModel):
+    control_ids: list[str] = Field(min_length=1, max_length=500, description="The controls to change")
+    status: Literal["met", "partially_met", "not_met", "not_applicable"] | None = Field(
+        default=None, description="Set this status (omit: each keeps its own)"
+    )
+    justification: str = Field(default="", max_length=10_000, description="Required with not_applicable")
+    owner_id: str | None = Field(default=None, max_length=32, description="Set this owner (omit: no change)")
+    target_date: WindowDate | None = Field(
+        default=None, description="Set this target date; only for not met or partially met answers"
+    )
+
+
+class BulkOut(Out):
+    responses: list[ResponseOut] = Field(description="Every chosen control's answer after the change")
+
+
 class ScoreOut(Out):
     id: str
     title: str
@@ -159,6 +175,38 @@ def put_response(
     )
     db.commit()
     return {"control_id": control_id, "version": row.version, **responses.snapshot(row)}
+
+
+@router.post("/engagements/{engagement_id}/responses/bulk", name="api:bulk-responses", response_model=BulkOut)
+def bulk_responses(
+    engagement: EngagementToAnswer,
+    body: BulkIn,
+    db: SessionDep,
+    library: LibraryDep,
+    caller: auth.CurrentCaller,
+) -> dict[str, Any]:
+    """Set status, owner or target date on several controls at once. Each goes through the same
+    rule as a single save, with its history line and `response_saved` event; all or nothing (422
+    naming each refused control in `details`, nothing saved)."""
+    rows = responses.bulk_update(
+        db,
+        library,
+        engagement,
+        caller,
+        body.control_ids,
+        responses.BulkChange(
+            status=body.status,
+            justification=body.justification,
+            owner_id=body.owner_id,
+            target_date=body.target_date.isoformat() if body.target_date else None,
+        ),
+    )
+    db.commit()
+    return {
+        "responses": [
+            {"control_id": row.control_id, "version": row.version, **responses.snapshot(row)} for row in rows
+        ]
+    }
 
 
 @router.post(

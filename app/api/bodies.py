@@ -8,10 +8,10 @@ keys: a field added to a response reaches the client before it is described here
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_serializer
 
 from app.domain.access import Role
 from app.domain.catalogue import Criticality, Recurrence, Relation
@@ -42,6 +42,16 @@ RiskLevel = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highe
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    # No return annotation on purpose: pydantic then keeps each field's own schema (enums too).
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _times_carry_their_zone(self, value: Any, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """A stored time read back without its zone (SQLite keeps none; every stored time is
+        UTC) is sent as UTC, so each `date-time` is RFC 3339 as the schema says (found by
+        tests/hardening/test_generative_api.py)."""
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return handler(value)
 
 
 class OrganisationOut(Out):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -16,7 +16,7 @@ from app.http import auth
 from app.http.deps import LibraryDep, SessionDep
 from app.http.loaders import EngagementToView
 from app.models import Engagement
-from app.services import engagements
+from app.services import engagement_list, engagements
 
 router = APIRouter(
     prefix="/api",
@@ -56,13 +56,39 @@ def engagement_json(engagement: Engagement, catalogue_ids: list[str]) -> dict[st
     }
 
 
-@router.get("/engagements", name="api:engagements", response_model=list[EngagementOut])
-def list_engagements(db: SessionDep, principal: auth.CurrentPrincipal) -> list[dict[str, Any]]:
-    """Engagements the caller may see: their organisation's, as buyer or supplier."""
-    return [
-        engagement_json(e, engagements.catalogue_ids(db, e.id))
-        for e in engagements.visible(db, principal.actor)
-    ]
+@router.get(
+    "/engagements",
+    name="api:engagements",
+    response_model=list[EngagementOut],
+    responses={
+        200: {
+            "headers": {
+                "X-Next-Cursor": {
+                    "description": "Pass as `cursor` for the next page; absent on the last",
+                    "schema": {"type": "string"},
+                },
+                "Link": {"description": 'The next page as `<url>; rel="next"`', "schema": {"type": "string"}},
+            }
+        }
+    },
+)
+def list_engagements(
+    request: Request,
+    db: SessionDep,
+    principal: auth.CurrentPrincipal,
+    limit: int = Query(engagement_list.PAGE_SIZE * 2, ge=1, le=engagement_list.MAX_LIMIT),
+    cursor: str | None = Query(None, max_length=32, description="`X-Next-Cursor` of the previous page"),
+) -> JSONResponse:
+    """Engagements the caller may see (their organisation's, as buyer or supplier), by reference,
+    `limit` at a time; the body is the list, and `X-Next-Cursor` (with a `Link` header) gives the
+    cursor of the next page. 422 for a cursor that is not one of the caller's engagements."""
+    found = engagement_list.page_of(db, principal.actor, limit=limit, cursor=cursor)
+    body = [engagement_json(e, found.catalogues[e.id]) for e in found.rows]
+    headers = {}
+    if found.next_cursor:
+        url = request.url.include_query_params(cursor=found.next_cursor, limit=limit)
+        headers = {"X-Next-Cursor": found.next_cursor, "Link": f'<{url}>; rel="next"'}
+    return JSONResponse(body, headers=headers)
 
 
 @router.post(

@@ -24,6 +24,7 @@ from app.http.loaders import EngagementToUpload
 from app.http.uploads import download_evidence, upload_evidence
 from app.models import Evidence
 from app.services import evidence as evidence_service
+from app.services import scanning
 
 router = APIRouter(
     prefix="/api",
@@ -60,6 +61,15 @@ DUPLICATE: dict[int | str, dict[str, Any]] = {
 }
 
 
+SCAN_REFUSALS: dict[int | str, dict[str, Any]] = {
+    403: {
+        "model": ErrorBody,
+        "description": "Quarantined: the malware scan found something, or could not check the file",
+    },
+    409: {"model": ErrorBody, "description": "The file is still being checked for malware: try again"},
+}
+
+
 class UsageOut(Out):
     engagement_reference: str
     control_id: str
@@ -82,6 +92,10 @@ class VersionOut(EvidenceOut):
 
 class EvidenceDetailOut(VersionOut):
     is_owner: bool = Field(description="The caller's organisation owns it (may upload a new version)")
+    scan_state: str = Field(
+        description="Malware check: `pending`, `clean`, `infected` (quarantined), `failed` (could not "
+        "be checked) or `not_scanned` (scanning is off)"
+    )
     versions: list[VersionOut] = Field(description="Every version, newest first")
 
 
@@ -175,12 +189,15 @@ def evidence_library(
 
 
 @router.get("/evidence/{evidence_id}", name="api:evidence", response_model=EvidenceDetailOut)
-def show_evidence(evidence_id: str, db: SessionDep, principal: auth.CurrentPrincipal) -> dict[str, Any]:
+def show_evidence(
+    request: Request, evidence_id: str, db: SessionDep, principal: auth.CurrentPrincipal
+) -> dict[str, Any]:
     """One piece of evidence with every version; someone else's answers 404 (audited)."""
     item = evidence_service.item(db, principal.actor, evidence_id)
     return {
         **version_json(item.evidence),
         "is_owner": item.is_owner,
+        "scan_state": scanning.view(db, request.app.state.settings, item.evidence).state,
         "versions": [version_json(v) for v in item.versions],
     }
 
@@ -211,7 +228,10 @@ async def new_version(
     "/evidence/{evidence_id}/content",
     name="api:evidence-content",
     response_class=Response,
-    responses={200: {"description": "The file's bytes, with its media type", "content": {"*/*": {}}}},
+    responses={
+        200: {"description": "The file's bytes, with its media type", "content": {"*/*": {}}},
+        **SCAN_REFUSALS,
+    },
 )
 def evidence_content(
     request: Request, evidence_id: str, db: SessionDep, caller: auth.CurrentCaller, inline: bool = False

@@ -20,6 +20,8 @@ from app.api.approval_json import (
     CommentOut,
     DiffOut,
     SubmissionDetailOut,
+    SubmissionReviewOut,
+    review_json,
     submission_json,
 )
 from app.api.bodies import ReviewsOut, SubmissionOut
@@ -94,6 +96,21 @@ def get_diff(loaded: SubmissionToView, db: SessionDep, caller: auth.CurrentCalle
             for c in view.changes
         ],
     }
+
+
+@router.get(
+    "/submissions/{submission_id}/review", name="api:submission-review", response_model=SubmissionReviewOut
+)
+def get_review(
+    loaded: SubmissionToView, db: SessionDep, library: LibraryDep, caller: auth.CurrentCaller
+) -> dict[str, Any]:
+    """The review as the advisor's page opens it: coverage, readiness, open blockers and gates,
+    counts of each kind of change since the previous version, the previous version's reasons with
+    what the supplier did about each, and the readable diff (one entry per changed control,
+    unchanged ones counted; risks, register, roles and incident process as tables)."""
+    submission, engagement = loaded
+    view = review_view(db, engagement, submission, caller, today=clock.today(), library=library)
+    return review_json(view)
 
 
 @router.post(

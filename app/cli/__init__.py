@@ -2,8 +2,9 @@
 
 `serve` (serve.py), `db upgrade` (db.py), `demo` and `demo-code` (demo.py), `orgs`, `users` and
 `tokens` (users.py), `verify-evidence` (evidence.py), `audit` (audit.py), `keys` (keys.py),
-`remind` (remind.py), `worker` (worker.py), `local` (local.py); what they share is in
-common.py. No module imports this package back, so there is no cycle.
+`remind` (remind.py), `worker` (worker.py), `local` (local.py), `backup` and `restore`
+(backup.py); what they share is in common.py. No module imports this package back, so there
+is no cycle.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from app.cli import audit, db, demo, evidence, keys, local, remind, serve, users, worker
+from app.cli import audit, backup, db, demo, evidence, keys, local, remind, serve, users, worker
 
 cli = typer.Typer(
     help="Attest: supplier security assurance for UK government contracts.",
@@ -45,6 +46,8 @@ cli.command()(serve.serve)
 cli.command()(remind.remind)
 cli.command()(worker.worker)
 cli.command()(local.local)
+cli.command()(backup.backup)
+cli.command()(backup.restore)
 cli.add_typer(db.db_cli, name="db")
 cli.add_typer(users.orgs_cli, name="orgs")
 cli.add_typer(users.users_cli, name="users")

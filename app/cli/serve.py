@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,13 +59,25 @@ def startup_cleanup(settings: Settings) -> list[str]:
     return lines
 
 
+def cores() -> int:
+    """The CPU cores this process may run on (its affinity, so a container's limit counts)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Worker processes; 0: one per CPU core this process may use.")
+    ] = 1,
 ) -> None:
     """Serve Attest over HTTP (refuses to start on bad configuration)."""
     import uvicorn
+
+    from app.cli.serve_protocol import NoDelayHTTPProtocol
 
     settings = settings_or_fail()
     problems = startup_problems(settings)
@@ -72,13 +85,15 @@ def serve(
         fail(problems[0])
     for line in startup_cleanup(settings):
         typer.echo(line, err=True)
-    typer.echo(f"Attest {__version__} on http://{host}:{port}")
+    workers = workers or cores()
+    typer.echo(f"Attest {__version__} on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        http=NoDelayHTTPProtocol,  # TCP_NODELAY on every connection, with one worker or many
         log_level=settings.log_level,
         # Attest's format for uvicorn's lines too; its access log is off: app.http.middleware
         # writes one line per request, naming the route template, never the path with its tokens.

@@ -3,6 +3,10 @@ transaction of its own (a GET reads; app.http.deps.writer), then the file."""
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -13,10 +17,15 @@ from app.adapters.spreadsheets import XLSX_TYPE, Sheet, csv_text, xlsx_bytes
 from app.domain.catalogue import Library
 from app.http import statements
 from app.http.deps import writer
-from app.models import Engagement, Submission
-from app.services import approvals, bundles, exports
+from app.models import Download, Engagement, Submission
+from app.services import approvals, bundles, downloads, exports
 from app.services.caller import Caller
 from app.services.engagements import catalogue_ids, organisation_names
+
+if TYPE_CHECKING:
+    from app.jobs import Jobs
+
+log = logging.getLogger("attest.downloads")
 
 
 def _download(book: exports.Workbook, fmt: str, table: Sheet | None = None) -> Response:
@@ -110,3 +119,80 @@ def submission_bundle(
         pdf, name = statements.statement_pdf(request, db, caller, submission, engagement)
         bundle = bundles.with_statement(bundle, pdf, name)
     return _zip_response(request, bundle)
+
+
+# --- big exports in the background (app.services.downloads) -------------------------------
+
+
+def wants_background(request: Request) -> bool:
+    """The page asked for the file to be made in the background (`?background=1`)."""
+    return request.query_params.get("background") == "1"
+
+
+def wants_async(request: Request) -> bool:
+    """The API client asked for an asynchronous answer (RFC 7240 `Prefer: respond-async`)."""
+    tokens = (part.split("=", 1)[0].strip().lower() for part in request.headers.get("prefer", "").split(","))
+    return "respond-async" in set(tokens) or wants_background(request)
+
+
+def queue_download(request: Request, db: Session, caller: Caller, wanted: downloads.Wanted) -> Download:
+    """Record the download for the caller (audited, in a short write transaction committed
+    before the job is queued, so the worker finds the row) and queue the job that makes it. A
+    queue that cannot be reached leaves the row failed, with a message and a retry."""
+    with writer(request, db) as audited:
+        row, new = downloads.request_download(audited, caller, wanted)
+    db.commit()  # a write request's own session (writer used it): committed before the job runs
+    if new:
+        queue_job(request, row)
+    return row
+
+
+def queue_job(request: Request, row: Download) -> None:
+    try:
+        _download_jobs(request.app.state).make_download(row.id, queued_at=time.time())
+    except Exception:  # the queue's storage failed; see queue_download
+        log.warning("could not queue download %s", row.id, exc_info=True)
+        downloads.mark_unqueued(request.app.state.engine, row.id)
+        row.state, row.message = (
+            downloads.FAILED,
+            "The job queue could not be reached. Try again in a moment.",
+        )
+
+
+def retry_download(request: Request, db: Session, caller: Caller, download_id: str) -> Download:
+    """Ask again for a failed or expired download (only its owner may)."""
+    with writer(request, db) as audited:
+        row = downloads.retry(audited, caller, download_id)
+    db.commit()  # the POST's own session: committed before the job runs
+    queue_job(request, row)
+    return row
+
+
+def download_content(request: Request, db: Session, caller: Caller, download_id: str) -> StreamingResponse:
+    """The ready file, streamed from the store; the fetch audited first."""
+    with writer(request, db) as audited:
+        row = downloads.fetch(audited, caller, download_id)
+    chunks = downloads.content(request.app.state.store, row)
+    return StreamingResponse(
+        chunks,
+        media_type=row.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{row.filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _download_jobs(state: Any) -> Jobs:
+    """The app's job-queue handle, made on first use for the app's current settings."""
+    held = getattr(state, "download_jobs", None)
+    if held is None or held[0] is not state.settings:
+        from app.adapters.jobs import make_huey
+        from app.jobs import Jobs
+
+        jobs = Jobs(make_huey(state.settings), state.settings, engine=state.engine, store=state.store)
+        held = (state.settings, jobs)
+        state.download_jobs = held
+    jobs_held: Jobs = held[1]
+    return jobs_held

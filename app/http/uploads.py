@@ -17,6 +17,8 @@ stored file back.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,11 +39,15 @@ from app.domain.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from app.domain.files import download_name, safe_filename
 from app.domain.text import first_refused, refusal_message
 from app.http import csrf
+from app.http.date_fields import date_value, date_wording
 from app.http.deps import writer
+from app.http.statements import _jobs as app_jobs
 from app.models import Engagement, Evidence
 from app.services import evidence as evidence_service
+from app.services import scanning
 from app.services.caller import Caller
 
+log = logging.getLogger("attest.uploads")
 MAX_FIELDS = 300
 MAX_FIELD_BYTES = 20_000
 MAX_PART_HEADER_BYTES = 4096  # one header line: room for a long UTF-8 file name, not for abuse
@@ -135,8 +141,11 @@ async def read_multipart(
     file_field: str = "file",
     *,
     pace: Pace | None = None,
+    into: ParsedForm | None = None,
 ) -> ParsedForm:
     """Parse the body as it arrives; the `file_field` part is written to the sink `open_sink()` gives.
+    The fields go into `into` when given, so a caller still has those read before a failure
+    (a page whose file part comes last can show its form again after a file that is too big).
 
     A plain (no-JavaScript) browser form carries its CSRF token as the body's first field
     (app.http.csrf.check left `csrf_body_check` for it): a first part that is not a valid
@@ -146,7 +155,7 @@ async def read_multipart(
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise UnsupportedType("Send the file as multipart/form-data.")
-    form = ParsedForm()
+    form = into if into is not None else ParsedForm()
     state: dict[str, object] = {"ended": False}
     header_field = bytearray()
     header_value = bytearray()
@@ -312,16 +321,37 @@ def evidence_input(request: Request, received: Received) -> evidence_service.Upl
     control_ids = [c for c in form.fields.get("control_ids", []) if c.strip()] or [
         c for c in [request.query_params.get("control_id")] if c
     ]
+    fields = first_values(form)
     meta = evidence_service.EvidenceMeta(
         title=form.first("title").strip() or evidence_service.default_title(received.file_name),
         kind=form.first("kind", "other") or "other",
         marking=form.first("marking", "OFFICIAL") or "OFFICIAL",
-        effective_on=form.first("effective_on"),
-        expires_on=form.first("expires_on"),
+        effective_on=date_value(fields, "effective_on"),  # GOV.UK date input, or ISO (the API)
+        expires_on=date_value(fields, "expires_on"),
     )
     return evidence_service.UploadIn(
-        meta, control_ids, received.file_name, allow_duplicate=allow_duplicate(request, form)
+        meta,
+        control_ids,
+        received.file_name,
+        allow_duplicate=allow_duplicate(request, form),
+        queue_scan=scan_queue(request),
     )
+
+
+def scan_queue(request: Request) -> Callable[[str], None] | None:
+    """With malware scanning on: what queues an object's scan once its upload has committed. A
+    queue that cannot be reached is logged: the file stays pending (never downloadable) until the
+    worker's sweep queues it again (app.services.scanning)."""
+    if not scanning.scanning_on(request.app.state.settings):
+        return None
+
+    def queue(sha256: str) -> None:
+        try:
+            app_jobs(request.app.state).scan(sha256, queued_at=time.time())
+        except Exception:  # the queue's storage failed; see the docstring
+            log.warning("could not queue the malware scan of %s", sha256, exc_info=True)
+
+    return queue
 
 
 async def upload_evidence(
@@ -336,16 +366,46 @@ async def upload_evidence(
     """An evidence upload (or a new version of `supersedes`) for every face: stream the body in,
     then `app.services.evidence.store_upload` checks, registers, audits and commits it."""
     received = await receive_file(request, db)
-    return await evidence_service.store_upload(
-        db,
-        library,
-        store_of(request),
-        engagement,
-        caller,
-        received.upload,
-        evidence_input(request, received),
-        supersedes=supersedes,
-    )
+    try:
+        return await evidence_service.store_upload(
+            db,
+            library,
+            store_of(request),
+            engagement,
+            caller,
+            received.upload,
+            evidence_input(request, received),
+            supersedes=supersedes,
+        )
+    except InvalidInput as problem:
+        reworded = in_the_words_of_the_form(problem, first_values(received.form))
+        if reworded is problem:
+            raise
+        raise reworded from None
+
+
+def first_values(form: ParsedForm) -> dict[str, str]:
+    """Each field's first value, by name."""
+    return {name: values[0] for name, values in form.fields.items() if values}
+
+
+def in_the_words_of_the_form(problem: InvalidInput, fields: dict[str, str]) -> InvalidInput:
+    """A refused date typed into the day, month and year boxes asks for those, not for the
+    ISO text the API takes (see `app.http.date_fields.date_wording`); anything else is unchanged."""
+    if type(problem) is not InvalidInput or not isinstance(problem.details, dict):
+        return problem
+    details = {str(k): date_wording(str(k), str(v), fields) for k, v in problem.details.items()}
+    if details == {str(k): str(v) for k, v in problem.details.items()}:
+        return problem
+    return InvalidInput(date_wording_of_message(problem.message, details, problem.details), details=details)
+
+
+def date_wording_of_message(message: str, new: dict[str, str], old: dict[object, object]) -> str:
+    """The headline message follows its field's rewording (it is one of the field messages)."""
+    for key, value in old.items():
+        if str(value) == message:
+            return new[str(key)]
+    return message
 
 
 def content_disposition(kind: str, name: str) -> str:
@@ -365,7 +425,10 @@ def file_response(store: EvidenceStore, row: Evidence, *, inline: bool) -> Strea
         ),
         "Content-Length": str(row.size),
         "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+        # Framed only by Attest's own pages (the review's inline preview), never by another site.
+        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline';"
+        " frame-ancestors 'self'",
+        "X-Frame-Options": "SAMEORIGIN",
         "Cache-Control": "private, no-store",
     }
 
@@ -383,5 +446,11 @@ def download_evidence(
     upgrades to a write, see deps.get_session); the read has ended too, so nothing is held while
     the bytes go out."""
     with writer(request, db) as audit_db:
-        row = evidence_service.download(audit_db, caller, evidence_id, inline=inline)
+        row = evidence_service.download(
+            audit_db,
+            caller,
+            evidence_id,
+            inline=inline,
+            scanning_on=scanning.scanning_on(request.app.state.settings),
+        )
     return file_response(store_of(request), row, inline=inline)

@@ -24,7 +24,7 @@ from app.adapters.spreadsheets import Sheet, csv_text
 from app.adapters.storage.base import EvidenceStore
 from app.domain.audit import AuditAction
 from app.models import Engagement, Evidence, EvidenceLink, Submission, User
-from app.services import approvals
+from app.services import approvals, scanning
 from app.services.caller import Caller
 
 MANIFEST_HEADERS = (
@@ -65,6 +65,8 @@ def _entries(session: Session, by_evidence: dict[str, list[str]]) -> list[Entry]
     if not by_evidence:
         return []
     rows = list(session.exec(select(Evidence).where(col(Evidence.id).in_(list(by_evidence)))))
+    held = scanning.withheld(session, [r.sha256 for r in rows])  # quarantined or not yet checked
+    rows = [r for r in rows if r.sha256 not in held]
     uploaders = {r.uploaded_by_id for r in rows}
     names = {u.id: u.name for u in session.exec(select(User).where(col(User.id).in_(uploaders)))}
     entries = []

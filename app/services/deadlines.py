@@ -228,11 +228,12 @@ def review_queue(session: Session, buyer_org_id: str, *, today: date) -> list[Qu
         .join(Organisation, col(Organisation.id) == Engagement.supplier_org_id)
         .where(Engagement.buyer_org_id == buyer_org_id, col(Submission.id).not_in(decided))
     ).all()
-    computed: dict[str, list[Deadline]] = {}
+    from app.services.timelines import timelines  # here: timelines builds on this module
+
+    waiting = list({engagement.id: engagement for _s, engagement, _o in rows}.values())
+    computed = timelines(session, waiting, today=today)  # a fixed number of statements for all
     items = []
     for submission, engagement, supplier in rows:
-        if engagement.id not in computed:
-            computed[engagement.id] = engagement_deadlines(session, engagement, today=today)
         due = decision_clock(computed[engagement.id], submission.id, submission.cycle)
         if due is not None:  # always found: a submission has a decision deadline or a cycle target
             items.append(QueueItem(engagement, supplier.name, submission, due))

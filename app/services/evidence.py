@@ -12,6 +12,7 @@ and an object no row refers to is removed again.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -28,6 +29,7 @@ from app.domain.catalogue import Library
 from app.domain.errors import Conflict, Denied, InvalidInput, NotFound, Refused, UnsupportedType
 from app.domain.evidence import Kind, Marking
 from app.models import Engagement, Evidence, EvidenceLink, utcnow
+from app.services import scanning
 from app.services.caller import Caller
 from app.services.engagements import catalogue_ids, parties
 from app.services.responses import engagement_control
@@ -227,10 +229,14 @@ def item(session: Session, actor: Actor, evidence_id: str) -> Item:
     return Item(row, versions(session, row), row.supplier_org_id == actor.org_id)
 
 
-def download(session: Session, caller: Caller, evidence_id: str, *, inline: bool) -> Evidence:
-    """The use case "download evidence": refuse unless readable, else audit `evidence_downloaded`.
+def download(
+    session: Session, caller: Caller, evidence_id: str, *, inline: bool, scanning_on: bool = False
+) -> Evidence:
+    """The use case "download evidence": refuse unless readable, or while its malware scan
+    forbids it (app.services.scanning.check_download), else audit `evidence_downloaded`.
     Run it in a write session that commits before a single byte leaves."""
     row = readable(session, caller.actor, evidence_id, action=AuditAction.EVIDENCE_DOWNLOADED)
+    scanning.check_download(session, row, scanning_on=scanning_on)
     caller.record(
         session,
         AuditAction.EVIDENCE_DOWNLOADED,
@@ -413,12 +419,15 @@ def forget(session: Session, store: EvidenceStore, key: str) -> None:
 class UploadIn:
     """What came with an upload besides its bytes (already parsed from the form).
 
-    `allow_duplicate`: register the file even when the library already holds identical bytes."""
+    `allow_duplicate`: register the file even when the library already holds identical bytes.
+    `queue_scan`: set when malware scanning is on: the object commits as pending
+    (app.services.scanning) and this is called with its SHA-256 once the upload has committed."""
 
     meta: EvidenceMeta
     control_ids: list[str]
     file_name: str  # safe: app.domain.files.safe_filename
     allow_duplicate: bool = False
+    queue_scan: Callable[[str], None] | None = None
 
 
 # The refusal messages of an upload, in one place for the pages, the drop zone and the API.
@@ -593,6 +602,8 @@ async def store_upload(
             engagement_id=engagement.id,
             details={"sha256": stored.key, "size": stored.size, "controls": data.control_ids},
         )
+        if data.queue_scan is not None:
+            scanning.mark_pending(session, stored.key)
         session.commit()  # acknowledged only once committed (see the module docstring)
         return row
 
@@ -602,10 +613,13 @@ async def store_upload(
         session.commit()
 
     try:
-        return await to_thread.run_sync(insert)
+        row = await to_thread.run_sync(insert)
     except Exception:
         await to_thread.run_sync(undo)
         raise
+    if data.queue_scan is not None:
+        data.queue_scan(row.sha256)
+    return row
 
 
 @dataclass(frozen=True, slots=True)

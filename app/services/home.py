@@ -1,9 +1,10 @@
 """The home page of one person, by role: what they are working on and what to do next.
 
-Composed here once (`home_view`); the page only renders it. Queries: a few for the person
-(assigned controls, what is due, the organisation's leads or the review queue), then a fixed
-number per engagement (its readiness, `app.services.readiness.readiness_of`, and its plan's
-state), never one per control or per answer."""
+Composed here once (`home_view`); the page only renders it. A fixed number of statements
+whatever the number of engagements, controls or answers: a few for the person (assigned
+controls, what is due, the organisation's leads or the review queue), and the readiness and plan
+state of the first `HOME_LIMIT` engagements read set-based (app.services.overview.many); the rest
+are counted and reached through the engagements list or the portfolio."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from app.domain.access import SUPPLIER_ROLES, Actor, Role
 from app.domain.catalogue import Catalogue, Library
 from app.domain.workflow import State
 from app.models import ControlResponse, Engagement, Organisation, User
-from app.services import approvals
+from app.services import overview
 from app.services.caller import Caller
 from app.services.deadlines import QueueItem, review_queue
 from app.services.engagements import organisation_names, visible
 from app.services.notifications import DueSoon, due_soon
-from app.services.readiness import readiness_of
 from app.services.responses import assigned_to
+
+HOME_LIMIT = 50  # engagements listed on the home page, by reference; the rest are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class HomeView:
     leads: list[User] = field(default_factory=list)  # the supplier organisation's leads
     reviews: list[QueueItem] | None = None
     admin: AdminCounts | None = None
+    total: int = 0  # how many engagements the person sees (the list shows the first HOME_LIMIT)
 
     @property
     def overdue(self) -> list[DueSoon]:
@@ -121,11 +124,11 @@ def _lines(
     # a supplier sees its buyers' names; a buyer already knows its suppliers from the review queue
     ids = {e.buyer_org_id for e in engagements} if supplier else set()
     names = organisation_names(session, sorted(ids)) if ids else {}
+    found = overview.many(session, library, engagements, today=today)  # a fixed number of queries
     lines = []
     for engagement in engagements:
-        view = readiness_of(session, library, engagement, today=today)  # a fixed number of queries
-        state = approvals.case_row(session, engagement.id).state  # one query
-        readiness = view.readiness
+        readiness = found.readiness[engagement.id]
+        state = found.states[engagement.id].value
         unanswered = readiness.counts.get("unanswered", 0)
         blockers = len(readiness.blockers)
         step = (
@@ -136,7 +139,7 @@ def _lines(
         counterpart = names.get(engagement.buyer_org_id, "")
         lines.append(
             EngagementLine(
-                engagement, counterpart, readiness.score, blockers, unanswered, state, view.may.allowed, step
+                engagement, counterpart, readiness.score, blockers, unanswered, state, not blockers, step
             )
         )
     return lines
@@ -169,11 +172,13 @@ def home_view(session: Session, library: Library, caller: Caller | None, today: 
         )
         return HomeView(role=actor.role.value, catalogues=catalogues, admin=counts)
     engagements = visible(session, actor)
-    lines = _lines(session, library, engagements, actor, today=today)
+    lines = _lines(session, library, engagements[:HOME_LIMIT], actor, today=today)
     due = due_soon(session, actor, today=today)
     if actor.role is Role.BUYER_ADVISOR:
         reviews = review_queue(session, actor.org_id, today=today)
-        return HomeView(actor.role.value, catalogues, engagements=lines, due=due, reviews=reviews)
+        return HomeView(
+            actor.role.value, catalogues, engagements=lines, due=due, reviews=reviews, total=len(engagements)
+        )
     by_id = {e.id: e for e in engagements}
     assigned = [
         AssignedControl(
@@ -182,4 +187,12 @@ def home_view(session: Session, library: Library, caller: Caller | None, today: 
         for r in assigned_to(session, actor.user_id, list(by_id))
     ]
     leads = _leads(session, actor.org_id) if not engagements else []
-    return HomeView(actor.role.value, catalogues, engagements=lines, assigned=assigned, due=due, leads=leads)
+    return HomeView(
+        actor.role.value,
+        catalogues,
+        engagements=lines,
+        assigned=assigned,
+        due=due,
+        leads=leads,
+        total=len(engagements),
+    )

@@ -21,7 +21,9 @@ from app.domain.errors import InvalidInput, NotFound, Refused
 from app.models import CalendarFeed, Engagement, Notification, NotificationPreference, User, utcnow
 from app.services import ics
 from app.services.caller import Caller
+from app.services.engagements import organisation_names
 from app.services.reminders import certificate_items, engagement_items, evidence_items
+from app.services.timelines import timelines
 
 DUE_SOON_DAYS = 30
 FEED_PREFIX = "cal"
@@ -244,9 +246,42 @@ class DueSoon:
         return f"in {self.days} day{plural}"
 
 
+def _soon_items(session: Session, actor: Actor, *, start: date, end: date, today: date) -> list[rules.Item]:
+    """`dated_items` in a fixed number of statements whatever the number of engagements: every
+    engagement's deadlines come from one set-based read (app.services.timelines)."""
+    suppliers, engagements = scope(session, actor)
+    if not suppliers:
+        return []
+    items = certificate_items(session, suppliers)
+    buyers = organisation_names(session, sorted({e.buyer_org_id for e in engagements}))
+    computed = timelines(session, engagements, today=today, skipped=[])  # one bad engagement: left out
+    for e in engagements:
+        if e.id not in computed:
+            continue  # its deadlines could not be computed (logged): the engagement is left out
+        link = f"/engagements/{e.id}"
+        buyer = buyers.get(e.buyer_org_id, "the buyer")
+        items += [
+            rules.Item(
+                kind=rules.CERTIFICATE_SUBMISSION,
+                object_id=e.id,
+                due_on=day,
+                subject=f"The annual submission of certificates to {buyer} for {e.reference}",
+                link=link,
+                supplier_org_id=e.supplier_org_id,
+                engagement_id=e.id,
+            )
+            for day in rules.anniversaries(e.effective_on, start, end)
+        ]
+        supplier = e.supplier_org_id
+        items += [rules.from_deadline(d, supplier_org_id=supplier, link=link) for d in computed[e.id]]
+    if actor.role in SUPPLIER_ROLES:  # a supplier's evidence library is its own
+        items += evidence_items(session, suppliers)
+    return sorted((i for i in items if start <= i.due_on <= end), key=lambda i: (i.due_on, i.subject))
+
+
 def due_soon(session: Session, actor: Actor, *, today: date, days: int = DUE_SOON_DAYS) -> list[DueSoon]:
     """Open items due within `days` (and overdue ones from the last 30 days), soonest first."""
-    items = dated_items(
+    items = _soon_items(
         session, actor, start=today - timedelta(days=30), end=today + timedelta(days=days), today=today
     )
     return [DueSoon(i, (i.due_on - today).days) for i in items if not i.done]

@@ -14,6 +14,7 @@ are the views both the pages and the API show: each is composed here, once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -33,7 +34,7 @@ from app.domain.readiness import (
     Status,
     compute,
 )
-from app.models import Engagement
+from app.models import ControlResponse, Engagement, Evidence
 from app.services import approvals
 from app.services.certificates import register_facts
 from app.services.deadlines import engagement_deadlines, overdue_entries
@@ -106,9 +107,27 @@ def engagement_readiness(
     answers = scoping_answers(session, engagement.id)  # query 2
     responses = responses_by_control(session, engagement.id)  # query 3
     evidence = links_by_control(session, engagement.id)  # query 4
+    pres = gates.preconditions(engagement.workflow_profile, catalogues)
+    facts = _facts(session, engagement, pres, today=today, deadlines=deadlines)
+    return readiness_from(library, engagement, catalogues, answers, responses, evidence, facts, today=today)
+
+
+def readiness_from(
+    library: Library,
+    engagement: Engagement,
+    catalogues: list[str],
+    answers: dict[str, bool],
+    responses: Mapping[str, ControlResponse],
+    evidence: Mapping[str, Sequence[Evidence]],
+    facts: gates.Facts,
+    *,
+    today: date,
+) -> Readiness:
+    """Readiness from what was read already (no query): the one rule `engagement_readiness` and
+    the pages across many engagements (app.services.overview) both apply."""
     profile_id = engagement.workflow_profile
     pres = gates.preconditions(profile_id, catalogues)
-    outcome = gates.assess(pres, _facts(session, engagement, pres, today=today, deadlines=deadlines), today)
+    outcome = gates.assess(pres, facts, today)
     inputs = []
     binding: dict[str, str] = {}
     for control in engagement_controls(library, catalogues):

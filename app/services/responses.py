@@ -170,6 +170,98 @@ def save_response(
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class BulkChange:
+    """What a bulk edit sets on every chosen control; None leaves that field as it is."""
+
+    status: str | None = None
+    justification: str = ""
+    owner_id: str | None = None
+    target_date: str | None = None
+
+
+MAX_BULK = 500
+PLANNING = ("not_met", "partially_met")
+
+
+def bulk_update(
+    session: Session,
+    library: Library,
+    engagement: Engagement,
+    caller: Caller,
+    control_ids: list[str],
+    change: BulkChange,
+) -> list[ControlResponse]:
+    """The use case "set status, owner or target date on several controls at once".
+
+    Each control goes through the same save rule as a single answer (`set_response`), so a bulk
+    edit cannot store what one save would refuse; every changed control gets its history line and
+    its own `response_saved` event. All or nothing: when any control is refused the whole edit is
+    (InvalidInput, its details naming each refused control), and the caller rolls back."""
+    chosen = list(dict.fromkeys(c for c in control_ids if c))
+    if not chosen:
+        raise InvalidInput("Choose at least one control.", details={"control_ids": "none chosen"})
+    if len(chosen) > MAX_BULK:
+        raise InvalidInput(
+            f"Choose at most {MAX_BULK} controls at once.", details={"control_ids": "too many"}
+        )
+    if change.status is None and change.owner_id is None and change.target_date is None:
+        raise InvalidInput(
+            "Choose a status, an owner or a target date to set.", details={"change": "nothing to set"}
+        )
+    existing = responses_by_control(session, engagement.id)
+    problems: dict[str, str] = {}
+    saved: list[ControlResponse] = []
+    for control_id in chosen:
+        before = existing.get(control_id)
+        status = change.status or (before.status if before else "")
+        if not status:
+            problems[control_id] = f"{control_id} has no answer yet: choose a status as well."
+            continue
+        target = change.target_date
+        if target is not None and status not in PLANNING:
+            problems[control_id] = (
+                f"{control_id} is {STATUS_LABELS.get(status, status).lower()}: a target date is kept "
+                "only for not met or partially met answers."
+            )
+            continue
+        data = ResponseInput(
+            status=status,
+            statement=before.statement if before else "",
+            justification=(
+                change.justification if change.status else (before.justification if before else "")
+            ),
+            owner_id=(before.owner_id if before else None) if change.owner_id is None else change.owner_id,
+            planned_change=before.planned_change if before else "",
+            target_date=target
+            if target is not None
+            else (before.target_on.isoformat() if before and before.target_on else None),
+        )
+        try:
+            row = set_response(session, library, engagement, caller.actor, control_id, data)
+        except InvalidInput as refused:
+            problems[control_id] = f"{control_id}: {refused.message}"
+            continue
+        except NotFound:
+            problems[control_id] = f"{control_id} is not a control of this engagement."
+            continue
+        caller.record(
+            session,
+            AuditAction.RESPONSE_SAVED,
+            object_type="control",
+            object_id=control_id,
+            engagement_id=engagement.id,
+            details={"status": row.status, "version": row.version, "bulk": True},
+        )
+        saved.append(row)
+    if problems:
+        first = next(iter(problems.values()))
+        more = f" ({len(problems)} controls refused; nothing was saved.)" if len(problems) > 1 else ""
+        raise InvalidInput(first + more, details=problems)
+    session.flush()
+    return saved
+
+
 def supplier_people(session: Session, engagement: Engagement) -> list[User]:
     """The supplier's people: who may own a control's answer."""
     return list(session.exec(select(User).where(User.organisation_id == engagement.supplier_org_id)))
@@ -202,12 +294,17 @@ def assigned_to(session: Session, owner_id: str, engagement_ids: list[str]) -> l
     return list(session.exec(query))
 
 
-def history(session: Session, engagement_id: str, control_id: str) -> list[ResponseChange]:
+def history(
+    session: Session, engagement_id: str, control_id: str, limit: int | None = None
+) -> list[ResponseChange]:
+    """The control's answer history, newest first; at most `limit` entries when given."""
     query = (
         select(ResponseChange)
         .where(ResponseChange.engagement_id == engagement_id, ResponseChange.control_id == control_id)
         .order_by(col(ResponseChange.id).desc())
     )
+    if limit is not None:
+        query = query.limit(limit)
     return list(session.exec(query))
 
 

@@ -13,3 +13,6 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
 });
 
 // The evidence drop zone lives in upload.js.
+
+// The work view's row saves, errors and focus live in workview.js.
+import "./workview.js";

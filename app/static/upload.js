@@ -5,7 +5,17 @@
 // a second copy. Without JavaScript the form posts normally (one file). No inline scripts: the
 // Content-Security-Policy forbids them; every text below is set with textContent.
 
-const FIELDS = ["title", "kind", "marking", "effective_on", "expires_on"];
+const DATES = ["effective_on", "expires_on"];
+const PARTS = ["day", "month", "year"];
+const FIELDS = ["title", "kind", "marking", ...DATES.flatMap((name) => PARTS.map((part) => `${name}-${part}`))];
+// The words in a file's name that say what kind of document it is ("ISMS_Policy_v3.pdf": policy).
+const KIND_WORDS = [
+  ["policy", /polic(y|ies)/],
+  ["procedure", /procedure|process|runbook|playbook/],
+  ["certificate", /certificate|cert\b|iso.?27001|cyber.?essentials/],
+  ["report", /report|assessment|audit|pen.?test|ithc/],
+  ["screenshot", /screen.?shot|screen.?capture/],
+];
 let counter = 0;
 
 function csrfToken() {
@@ -18,6 +28,22 @@ export function defaultTitle(name) {
   const dot = name.lastIndexOf(".");
   const stem = dot > 0 ? name.slice(0, dot) : name;
   return stem.replace(/_/g, " ").replace(/\s+/g, " ").trim().slice(0, 200) || name;
+}
+
+// What the name of a file suggests for its form: a kind, OFFICIAL-SENSITIVE when it says so,
+// and an effective date when it carries one (2025-04-01, 2025_04_01 or 20250401).
+export function defaultsFromName(name) {
+  const lower = name.toLowerCase().replace(/[_.]+/g, " ");
+  const kind = (KIND_WORDS.find(([, words]) => words.test(lower)) || ["other"])[0];
+  const marking = /official[ -]?sensitive/.test(lower) ? "OFFICIAL-SENSITIVE" : "OFFICIAL";
+  const found = name.match(/(?:^|[^0-9])((?:19|20)[0-9]{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12][0-9]|3[01])(?![0-9])/);
+  let effective = null;
+  if (found) {
+    const [year, month, day] = found.slice(1, 4).map(Number);
+    const real = new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day; // not 30 February
+    if (real) effective = { year: String(year), month: String(month), day: String(day) };
+  }
+  return { kind, marking, effective };
 }
 
 function slot(item, name) { return item.querySelector(`[data-slot="${name}"]`); }
@@ -35,8 +61,19 @@ function addItem(zone, file) {
     input.id = `upload-${counter}-${name}`;
     item.querySelector(`[data-for="${name}"]`).htmlFor = input.id;
   }
+  for (const name of DATES) {
+    const hint = item.querySelector(`[data-hint="${name}"]`);
+    hint.id = `upload-${counter}-${name}-hint`;
+    item.querySelector(`[data-describe="${name}"]`).setAttribute("aria-describedby", hint.id);
+  }
   slot(item, "name").textContent = `${file.name} (${formatSize(file.size)})`;
   field(item, "title").value = defaultTitle(file.name);
+  const defaults = defaultsFromName(file.name);
+  field(item, "kind").value = defaults.kind;
+  field(item, "marking").value = defaults.marking;
+  if (defaults.effective) {
+    for (const part of PARTS) field(item, `effective_on-${part}`).value = defaults.effective[part];
+  }
   item.uploadFile = file;
   item.querySelector('[data-action="upload"]').addEventListener("click", () => send(zone, item));
   item.querySelector('[data-action="remove"]').addEventListener("click", () => {
@@ -176,9 +213,26 @@ function send(zone, item, allowDuplicate = false) {
   request.open("POST", zone.dataset.uploadUrl);
   request.setRequestHeader("X-CSRF-Token", csrfToken());
   request.setRequestHeader("Accept", "application/json");
+  // A stalled upload: while the file is still going up, no progress for as long as the server
+  // waits for the next chunk (ATTEST_UPLOAD_IDLE_SECONDS) ends it here with a message.
+  const stallSeconds = Number.parseFloat(zone.dataset.stallSeconds || "30");
+  let watchdog = null;
+  const stalled = () => {
+    request.abort();
+    showError(zone, item, `The upload stalled: nothing was sent for ${stallSeconds} seconds. Nothing was stored. Check your connection, then press Upload to try again.`);
+  };
+  const watch = () => {
+    window.clearTimeout(watchdog);
+    watchdog = window.setTimeout(stalled, stallSeconds * 1000);
+  };
+  const unwatch = () => window.clearTimeout(watchdog);
+  request.upload.addEventListener("loadstart", watch);
   request.upload.addEventListener("progress", (event) => {
+    watch();
     if (event.lengthComputable) progress.value = Math.round((100 * event.loaded) / event.total);
   });
+  request.upload.addEventListener("load", unwatch); // all sent: now the server answers
+  request.addEventListener("loadend", unwatch);
   request.addEventListener("load", () => {
     if (request.status === 201) { showDone(zone, item, JSON.parse(request.responseText)); return; }
     const problem = problemOf(request);

@@ -24,11 +24,13 @@ def test_supplier_lead_answers_three_controls_and_uploads_a_pdf(
     expect(page.locator("#readiness-score")).to_contain_text("Readiness 0.0%")
     page.get_by_role("link", name="CPS Security Policy").click()
 
-    # Two quick answers from the work view: saved on change, no reload, score follows.
+    # Two quick answers from the work view: saved by the row's Save button, no reload, score follows.
     page.get_by_label("Status of CPS-1.2").select_option("met")
+    page.get_by_role("button", name="Save CPS-1.2").click()
     expect(page.locator("#work-score")).not_to_contain_text("This catalogue: 0.0%")
     page.get_by_label("Status of CPS-1.3").select_option("partially_met")
-    expect(page.locator("#work-score")).to_contain_text("This catalogue:")
+    page.get_by_role("button", name="Save CPS-1.3").click()
+    expect(page.locator("#work-live")).to_have_text("Saved CPS-1.3: partially met")
 
     # A third with the full form, then evidence through the drop zone.
     page.get_by_role("link", name="CPS-1.1", exact=True).click()

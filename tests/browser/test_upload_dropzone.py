@@ -5,6 +5,7 @@ error with the service's message; the same bytes again offer the library item to
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -70,12 +71,18 @@ def test_drop_fill_in_upload_then_a_refused_program_and_a_duplicate(
     drop(page, "access_control_policy.pdf", PDF)
     item = page.get_by_role("group", name="access_control_policy.pdf")
     expect(item.get_by_label("Title")).to_have_value("access control policy")
+    expect(item.get_by_label("Kind of document")).to_have_value("policy")  # from the name
     assert evidence_rows(live_app) == 0  # nothing is sent before "Upload"
-    item.get_by_label("Kind of document").select_option("policy")
-    item.get_by_label("Expiry date (optional)").fill("2027-03-31")
+    item.get_by_label("Protective marking").select_option("OFFICIAL-SENSITIVE")
+    expiry = item.get_by_role("group", name="Expiry date (optional)")
+    expiry.get_by_label("Day").fill("31")
+    expiry.get_by_label("Month").fill("3")
+    expiry.get_by_label("Year").fill("2027")
     item.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("#linked-evidence")).to_contain_text("access control policy")
-    assert evidence_rows(live_app) == 1
+    with session_scope(live_app.app.state.engine) as session:
+        (row,) = session.exec(select(Evidence)).all()
+        assert (row.kind, row.marking, row.expires_on) == ("policy", "OFFICIAL-SENSITIVE", date(2027, 3, 31))
 
     program = tmp_path / "setup.exe"
     program.write_bytes(b"MZ\x90\x00\x03\x00" + b"\x00" * 200)
@@ -98,3 +105,44 @@ def test_drop_fill_in_upload_then_a_refused_program_and_a_duplicate(
     again.get_by_role("button", name="Link it to this control").click()
     expect(page.locator("#linked-evidence")).to_contain_text("access control policy")
     assert evidence_rows(live_app) == 1
+
+
+def test_the_form_takes_defaults_from_the_name_lays_out_at_1280_and_320_and_a_stall_is_told(
+    page: Page, live_app: LiveServer
+) -> None:
+    engine, keys = live_app.app.state.engine, live_app.app.state.keys
+    supplier = make_org(engine, "supplier", "Northwind Test Ltd")
+    engagement = make_engagement(engine, make_org(engine, "buyer", "Test Department"), supplier)
+    live_app.sign_in(page, make_person(engine, keys, "supplier_lead", supplier))
+    page.goto(f"{live_app.url}/engagements/{engagement.id}/controls/CPS-1.1")
+    drop(page, "pen_test_report_OFFICIAL-SENSITIVE_2025-04-01.pdf", PDF)
+    item = page.get_by_role("group", name="pen_test_report_OFFICIAL-SENSITIVE_2025-04-01.pdf")
+    expect(item.get_by_label("Kind of document")).to_have_value("report")
+    expect(item.get_by_label("Protective marking")).to_have_value("OFFICIAL-SENSITIVE")
+    effective = item.get_by_role("group", name="Effective date (optional)")
+    expect(effective.get_by_label("Day")).to_have_value("1")
+    expect(effective.get_by_label("Month")).to_have_value("4")
+    expect(effective.get_by_label("Year")).to_have_value("2025")
+
+    def boxes() -> tuple[dict[str, float], dict[str, float]]:
+        kind = item.get_by_label("Kind of document").bounding_box()
+        marking = item.get_by_label("Protective marking").bounding_box()
+        assert kind is not None and marking is not None
+        return kind, marking
+
+    kind, marking = boxes()  # 1280 px: side by side, apart
+    assert abs(kind["y"] - marking["y"]) < 2 and kind["x"] + kind["width"] < marking["x"]
+    page.set_viewport_size({"width": 320, "height": 900})
+    kind, marking = boxes()  # 320 px: one above the other, nothing wider than the screen
+    assert kind["y"] + kind["height"] < marking["y"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+
+    # A connection that stops sending: the route never answers, and the zone's watchdog (made
+    # short here; in service it is ATTEST_UPLOAD_IDLE_SECONDS) ends it with a message.
+    page.route("**/evidence", lambda route: None)
+    page.eval_on_selector("#upload-form", "zone => { zone.dataset.stallSeconds = '0.5'; }")
+    item.get_by_role("button", name="Upload", exact=True).click()
+    expect(item.locator(".govuk-error-message")).to_contain_text("The upload stalled", timeout=10_000)
+    expect(item.locator("progress")).to_have_class("attest-progress attest-progress--error")
+    expect(item.get_by_role("button", name="Upload", exact=True)).to_be_enabled()
+    assert evidence_rows(live_app) == 0

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,16 +22,21 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from app.db import session_scope
+from app.main import create_app
 from app.models import (
     Certificate,
     ChangeNotice,
+    Engagement,
     IncidentProcess,
     Organisation,
     RegisterEntry,
     Risk,
     ScopingAnswer,
     SecurityRole,
+    Subcontractor,
+    User,
 )
+from tests.conftest import make_settings
 from tests.factories import Person, make_engagement, make_org, make_person, sign_in
 
 TITLE = re.compile(r"<title>(.*?)</title>", re.S)
@@ -42,6 +48,9 @@ class World:
     lead: TestClient
     admin: TestClient
     engagement_id: str
+    person: Person
+    buyer_id: str
+    supplier_id: str
 
     @property
     def plan(self) -> str:
@@ -58,7 +67,7 @@ def world(app: FastAPI) -> Iterator[World]:
     with TestClient(app) as lead_client, TestClient(app) as admin_client:
         sign_in(app, lead_client, lead)
         sign_in(app, admin_client, admin)
-        yield World(app, lead_client, admin_client, engagement.id)
+        yield World(app, lead_client, admin_client, engagement.id, lead, buyer.id, supplier.id)
 
 
 def count(app: FastAPI, model: type) -> int:
@@ -335,3 +344,302 @@ def test_the_invitation_form_keeps_what_was_typed(world: World) -> None:
     form = {"email": "not-an-address", "name": "Robin Newcomer", "role": "supplier_lead"}
     page = world.admin.post("/admin/users", data=form)
     refused(page, "email", 'value="not-an-address"', 'value="Robin Newcomer"')
+
+
+def test_the_subcontractor_form_keeps_the_name_and_tier(world: World) -> None:
+    page = world.lead.post("/subcontractors", data={"name": "Harbour Data Ltd", "tier": "low"})
+    refused(page, "tier", 'value="Harbour Data Ltd"')
+    assert "Choose the risk tier: Higher Risk or Medium Risk Sub-contractor." in page.text
+    page = world.lead.post("/subcontractors", data={"name": "  ", "tier": "medium_risk"})
+    refused(page, "name", '<option value="medium_risk" selected>')
+    assert count(world.app, Subcontractor) == 0
+
+
+NEW_ENGAGEMENT = {
+    "reference": "PR 2025 <017>",
+    "title": "Case management hosting",
+    "effective_date-day": "31",
+    "effective_date-month": "4",
+    "effective_date-year": "2025",
+    "workflow_profile": "call-off-schedule-7",
+    "jurisdiction": "scotland",
+    "call_off_form": "short",
+    "catalogue_ids": "cps-security-policy",
+}
+
+
+def test_the_new_engagement_form_keeps_everything_and_its_date_as_three_fields(world: World) -> None:
+    before = count(world.app, Engagement)
+    form = {**NEW_ENGAGEMENT, "buyer_org_id": world.buyer_id, "supplier_org_id": world.supplier_id}
+    page = world.admin.post("/engagements/new", data=form)
+    html = refused(
+        page,
+        "effective_date",
+        'value="PR 2025 &lt;017&gt;"',
+        'value="Case management hosting"',
+        'name="effective_date-day" type="text" inputmode="numeric" value="31"',
+        'name="effective_date-month" type="text" inputmode="numeric" value="4"',
+        'name="effective_date-year" type="text" inputmode="numeric" value="2025"',
+        f'<option value="{world.buyer_id}" selected>',
+        f'<option value="{world.supplier_id}" selected>',
+        '<option value="call-off-schedule-7" selected>',
+        '<option value="scotland" selected>',
+        '<option value="short" selected>',
+    )
+    assert "Enter the effective date as a day, month and year, for example 27 3 2025." in html
+    assert re.search(r'value="cps-security-policy" checked', html)
+    assert count(world.app, Engagement) == before
+    good = {**form, "effective_date-day": "30"}
+    saved = world.admin.post("/engagements/new", data=good, follow_redirects=False)
+    assert saved.status_code == 303, saved.text[:400]
+    with session_scope(world.app.state.engine) as session:
+        row = session.exec(select(Engagement).where(Engagement.reference == "PR 2025 <017>")).one()
+        assert row.effective_on == date(2025, 4, 30)
+
+
+def test_the_new_engagement_form_links_a_missing_catalogue_to_its_first_box(world: World) -> None:
+    form = {**NEW_ENGAGEMENT, "effective_date-day": "30", "catalogue_ids": ""}
+    form |= {"buyer_org_id": world.buyer_id, "supplier_org_id": world.supplier_id}
+    html = refused(world.admin.post("/engagements/new", data=form), "catalogue_ids")
+    assert re.search(r'<input class="govuk-checkboxes__input" id="catalogue_ids" name="catalogue_ids"', html)
+    assert 'name="effective_date-day" type="text" inputmode="numeric" value="30"' in html
+
+
+def password_hash(world: World) -> str:
+    with session_scope(world.app.state.engine) as session:
+        user = session.get(User, world.person.user.id)
+        assert user is not None
+        return user.password_hash
+
+
+def test_the_password_form_keeps_the_code_but_never_a_password(world: World) -> None:
+    before = password_hash(world)
+    form = {
+        "current_password": world.person.password,
+        "code": "123456",
+        "new_password": "three random words here",
+        "confirm_password": "three random words there",
+    }
+    html = refused(world.lead.post("/account/password", data=form), "confirm_password", 'value="123456"')
+    assert "The two new passwords are not the same." in html
+    for secret in (world.person.password, "three random words"):
+        assert secret not in html
+    assert password_hash(world) == before
+
+
+def test_a_certificate_file_over_the_limit_is_an_inline_error_with_the_rest_kept(
+    tmp_path: Path, database_url: str
+) -> None:
+    app = create_app(make_settings(tmp_path, database_url, max_upload_mb=1))
+    engine = app.state.engine
+    lead = make_person(engine, app.state.keys, "supplier_lead", make_org(engine, "supplier"))
+    try:
+        with TestClient(app) as client:
+            sign_in(app, client, lead)
+            assert "up to 1 MB." in client.get("/certificates/new").text  # the limit, stated
+            big = PDF + b"%" * (1024 * 1024)
+            files = {"file": ("certificate.pdf", big, "application/pdf")}
+            page = client.post("/certificates", data=CERTIFICATE, files=files)
+            html = refused(page, "file", *KEPT, status=413)
+            assert "The selected file is larger than the 1 MB limit" in html
+            assert count(app, Certificate) == 0
+            assert list(app.state.store.keys()) == []
+            assert list(app.state.store.tmp_dir.iterdir()) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_register_row_keeps_its_dates_as_typed_in_three_fields(world: World) -> None:
+    entry = {"title": "Patch the VPN", "agreed_on-day": "1", "agreed_on-month": "6", "agreed_on-year": "2025"}
+    assert world.lead.post(f"{world.plan}/register", data=entry, follow_redirects=False).status_code == 303
+    with session_scope(world.app.state.engine) as session:
+        (row,) = session.exec(select(RegisterEntry)).all()
+        entry_id, version = row.id, row.version
+    page = world.lead.get(world.plan).text
+    for part, value in (("day", "1"), ("month", "6"), ("year", "2025")):  # the stored date, in its boxes
+        assert f'id="agreed-{entry_id}{"" if part == "day" else "-" + part}" name="agreed_on-{part}"' in page
+        assert f'name="agreed_on-{part}" type="text" inputmode="numeric" value="{value}"' in page
+    update = {
+        "entry_id": entry_id,
+        "expected_version": str(version),
+        "title": "Patch the VPN",
+        "description": "",
+        "agreed_on-day": "1",
+        "agreed_on-month": "6",
+        "agreed_on-year": "2025",
+        "implemented_on-day": "31",
+        "implemented_on-month": "6",
+        "implemented_on-year": "2025",
+        "status": "implemented",
+    }
+    page = world.lead.post(f"{world.plan}/register", data=update)
+    html = refused(
+        page,
+        f"impl-{entry_id}",
+        'name="implemented_on-day" type="text" inputmode="numeric" value="31"',
+        'name="implemented_on-month" type="text" inputmode="numeric" value="6"',
+        '<option value="implemented" selected>',
+    )
+    assert "as a day, month and year, for example 27 3 2025." in html
+    with session_scope(world.app.state.engine) as session:
+        (row,) = session.exec(select(RegisterEntry)).all()
+        assert row.implemented_on is None and row.version == version
+    saved = world.lead.post(
+        f"{world.plan}/register", data={**update, "implemented_on-day": "30"}, follow_redirects=False
+    )
+    assert saved.status_code == 303
+    with session_scope(world.app.state.engine) as session:
+        (row,) = session.exec(select(RegisterEntry)).all()
+        assert row.implemented_on == date(2025, 6, 30)
+
+
+# --- every form, one table ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One form: who posts it, where, with one bad value; the field the summary must link to,
+    the fragments that show every other value typed, and the rows that must stay as they were."""
+
+    who: str  # "lead" or "admin"
+    url: str  # "{plan}" and "{engagement}" are filled in
+    data: dict[str, str]
+    field: str
+    kept: tuple[str, ...]
+    model: type
+    files: bool = False
+    status: int = 422
+
+
+def opt(value: str) -> str:
+    return f'<option value="{value}" selected>'
+
+
+def box(name: str, part: str, value: str) -> str:
+    return f'name="{name}-{part}" type="text" inputmode="numeric" value="{value}"'
+
+
+CASES = [
+    Case(
+        "lead",
+        "{plan}/risks",
+        {"title": "Lost laptop", "control_ids": "CPS-1.1", "likelihood": "9", "impact": "3"}
+        | {"residual_likelihood": "2", "residual_impact": "1", "owner": "Head of IT"},
+        "risk-likelihood",
+        ('value="Lost laptop"', 'value="CPS-1.1"', 'value="Head of IT"', opt("3")),
+        Risk,
+    ),
+    Case(
+        "lead",
+        "{plan}/register",
+        {"title": "", "description": "Rotate keys"}
+        | {"agreed_on-day": "4", "agreed_on-month": "5", "agreed_on-year": "2025"},
+        "entry-title",
+        (">Rotate keys</textarea>", box("agreed_on", "day", "4"), box("agreed_on", "year", "2025")),
+        RegisterEntry,
+    ),
+    Case(
+        "lead",
+        "{plan}/incident",
+        {"document": "Call the duty officer", "report_loss_hours": "12", "trace_loss_hours": "two days"},
+        "trace_loss_hours",
+        (">Call the duty officer</textarea>", 'value="12"', 'value="two days"'),
+        IncidentProcess,
+    ),
+    Case(
+        "lead",
+        "{plan}/roles",
+        {"role_kind_0": "day_to_day_contact", "role_name_0": "Sam Spoc", "role_email_0": "sam@example.com"},
+        "people",
+        ('value="Sam Spoc"', 'value="sam@example.com"', opt("day_to_day_contact")),
+        SecurityRole,
+    ),
+    Case(
+        "lead",
+        "{plan}/submit",
+        {"officer_name": "Dana Chief", "officer_role": "Chief Executive"},
+        "confirmed",
+        ('value="Dana Chief"', 'value="Chief Executive"'),
+        Risk,
+    ),
+    Case(
+        "lead",
+        "{plan}/change-notices",
+        {"event": "", "description": "New data centre"}
+        | {"aware_on-day": "9", "aware_on-month": "10", "aware_on-year": "2025"},
+        "notice-event",
+        (">New data centre</textarea>", box("aware_on", "day", "9"), box("aware_on", "month", "10")),
+        ChangeNotice,
+    ),
+    Case(
+        "lead",
+        "/certificates",
+        {**CERTIFICATE, "issued_on-month": "13"},
+        "issued_on",
+        (*KEPT[:4], box("issued_on", "month", "13"), KEPT[5]),
+        Certificate,
+        files=True,
+    ),
+    Case(
+        "lead",
+        "/engagements/{engagement}/scoping",
+        {"uses_cloud_services": "maybe", "uses_removable_media": "no"},
+        "uses_cloud_services-yes",
+        ('id="uses_removable_media-no" name="uses_removable_media" type="radio" value="no" checked',),
+        ScopingAnswer,
+    ),
+    Case(
+        "lead",
+        "/subcontractors",
+        {"name": "", "tier": "higher_risk"},
+        "name",
+        (opt("higher_risk"),),
+        Subcontractor,
+    ),
+    Case(
+        "lead",
+        "/account/tokens",
+        {"name": "", "expires_days": "30"},
+        "name",
+        ('value="30"',),
+        User,
+    ),
+    Case(
+        "admin",
+        "/admin/organisations",
+        {"name": "", "kind": "buyer"},
+        "name",
+        (opt("buyer"),),
+        Organisation,
+    ),
+    Case(
+        "admin",
+        "/admin/users",
+        {"email": "robin@", "name": "Robin Newcomer", "role": "supplier_contributor"},
+        "email",
+        ('value="robin@"', 'value="Robin Newcomer"', opt("supplier_contributor")),
+        User,
+    ),
+    Case(
+        "admin",
+        "/engagements/new",
+        {**NEW_ENGAGEMENT, "reference": "", "effective_date-day": "30"},
+        "reference",
+        ('value="Case management hosting"', box("effective_date", "day", "30"), opt("scotland")),
+        Engagement,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.url.rsplit("/", 1)[-1] for c in CASES])
+def test_every_form_refuses_with_the_govuk_pattern_and_keeps_what_was_typed(world: World, case: Case) -> None:
+    client = world.lead if case.who == "lead" else world.admin
+    url = case.url.format(plan=world.plan, engagement=world.engagement_id)
+    data = dict(case.data)
+    if url == "/engagements/new":
+        data |= {"buyer_org_id": world.buyer_id, "supplier_org_id": world.supplier_id}
+    files = {"file": ("certificate.pdf", PDF, "application/pdf")} if case.files else None
+    before = count(world.app, case.model)
+    page = client.post(url, data=data, files=files)
+    refused(page, case.field, *case.kept, status=case.status)
+    assert count(world.app, case.model) == before

@@ -891,6 +891,97 @@ CASES += [
     ),
 ]
 
+# Helper "review" (issue 16): the decision summary and readable diff, read by every party.
+CASES += [
+    _submission_case("api:submission-review", "GET", "/api/submissions/{}/review", frozenset(ROLES)),
+]
+
+# Helper "documents" (issue 17 items 3, 4, 6): the plan as a document and OSCAL, read by every
+# party that may view the engagement.
+CASES += [
+    _engagement_case("documents:plan-pdf", "GET", "/engagements/{}/plan.pdf", frozenset(ROLES)),
+    _engagement_case("api:plan-pdf", "GET", "/api/engagements/{}/plan.pdf", frozenset(ROLES)),
+    _engagement_case("api:engagement-oscal", "GET", "/api/engagements/{}/oscal/ssp.json", frozenset(ROLES)),
+    _engagement_case("documents:carry-forward", "GET", "/engagements/{}/annual-review", frozenset(ROLES)),
+    _engagement_case("api:annual-review", "GET", "/api/engagements/{}/annual-review", frozenset(ROLES)),
+    _engagement_case("documents:start-review", "POST", "/engagements/{}/annual-review", LEAD),
+    _engagement_case("api:start-annual-review", "POST", "/api/engagements/{}/annual-review", LEAD, json={}),
+]
+
+
+# exportjobs: prepared downloads (issue 17 item 8) belong to the one person who asked for them;
+# nobody else sees, fetches or retries them, not even an administrator or a colleague.
+def download_for(w: World, person: Person) -> str:
+    from datetime import timedelta
+
+    from app.models import Download
+
+    with session_scope(w.app.state.engine, write=True) as session:
+        row = Download(
+            user_id=person.user.id,
+            kind="register",
+            params='{"format": "csv", "what": "certificates"}',
+            title="Certificate register (CSV)",
+            state="ready",
+            progress=100,
+            filename="attest-certificates.csv",
+            media_type="text/csv; charset=utf-8",
+            size=9,
+            finished_at=utcnow(),
+            expires_at=utcnow() + timedelta(days=7),
+        )
+        row.object_name = f"downloads/{row.id}.csv"
+        session.add(row)
+        session.commit()
+    w.app.state.store.put_bytes(row.object_name, b"Holder\r\n")
+    return row.id
+
+
+def _download_case(name: str, method: str, path: str, json: dict[str, object] | None = None) -> Case:
+    return Case(
+        name,
+        method,
+        path,
+        lambda w, r: download_for(w, w.people[r]),
+        lambda w, r: download_for(w, w.others["supplier_lead"]),
+        frozenset(ROLES),
+        admin_sees_other=False,
+        json=json,
+    )
+
+
+CASES += [
+    _download_case("downloads:content", "GET", "/downloads/{}/content"),
+    _download_case("downloads:retry", "POST", "/downloads/{}/retry"),
+    _download_case("api:download", "GET", "/api/downloads/{}"),
+    _download_case("api:download-content", "GET", "/api/downloads/{}/content"),
+    _download_case("api:download-retry", "POST", "/api/downloads/{}/retry", json={}),
+]
+
+# Helper "workview" (issue 15 item 1): bulk changes from the work view and the API, suppliers only.
+CASES += [
+    Case(
+        "assessment:bulk",
+        "POST",
+        "/engagements/{}/catalogues/cps-security-policy/bulk",
+        engagement_a,
+        engagement_b,
+        SUPPLIERS,
+        admin_sees_other=False,
+        form={"selected": "CPS-1.1", "bulk_status": "met"},
+    ),
+    Case(
+        "api:bulk-responses",
+        "POST",
+        "/api/engagements/{}/responses/bulk",
+        engagement_a,
+        engagement_b,
+        SUPPLIERS,
+        admin_sees_other=False,
+        json={"control_ids": ["CPS-1.1"], "status": "met"},
+    ),
+]
+
 MATRIX = {case.name for case in CASES}
 
 

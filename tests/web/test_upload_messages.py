@@ -183,3 +183,52 @@ def test_without_a_title_the_file_name_gives_one(setup) -> None:
         )
         assert response.status_code == 201, response.text
         assert response.json()["title"] == "access control policy.v2"
+
+
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def test_dates_typed_as_day_month_and_year_are_stored_and_a_bad_one_says_so_in_those_words(
+    setup,
+) -> None:
+    app, engagement, lead = setup
+    with TestClient(app) as client:
+        sign_in(app, client, lead)
+        page = client.get(f"/engagements/{engagement.id}/controls/CPS-1.1")
+        for name in ("effective_on", "expires_on"):  # the form without JavaScript
+            for part in ("day", "month", "year"):
+                assert f'name="{name}-{part}" type="text" inputmode="numeric"' in page.text
+        url = f"/engagements/{engagement.id}/evidence"
+        form = {"title": "Access policy", "control_ids": "CPS-1.1", "kind": "policy"}
+        form |= {"effective_on-day": "1", "effective_on-month": "4", "effective_on-year": "2025"}
+        bad = {**form, "expires_on-day": "31", "expires_on-month": "2", "expires_on-year": "2027"}
+        before = stored(app)
+        refused = client.post(
+            url, data=bad, files={"file": ("policy.pdf", PDF)}, headers={"Accept": "application/json"}
+        )
+        assert refused.status_code == 422
+        wording = "Enter the expiry date as a day, month and year, for example 27 3 2025."
+        assert refused.json()["error"]["message"] == wording
+        assert refused.json()["error"]["details"]["expires_on"] == wording
+        assert stored(app) == before
+        good = {**bad, "expires_on-day": "28"}
+        saved = client.post(
+            url, data=good, files={"file": ("policy.pdf", PDF)}, headers={"Accept": "application/json"}
+        )
+        assert saved.status_code == 201, saved.text
+        with session_scope(app.state.engine) as session:
+            row = session.exec(select(Evidence)).one()
+            assert (str(row.effective_on), str(row.expires_on)) == ("2025-04-01", "2027-02-28")
+
+
+def test_the_api_still_takes_iso_dates_and_asks_for_them(setup) -> None:
+    app, engagement, lead = setup
+    with TestClient(app) as client:
+        sign_in(app, client, lead)
+        response = client.post(
+            f"/api/engagements/{engagement.id}/evidence",
+            data={"title": "Access policy", "expires_on": "31/03/2027"},
+            files={"file": ("policy.pdf", PDF)},
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["message"] == "Enter the expiry date as YYYY-MM-DD."

@@ -7,7 +7,8 @@ per module:
 - `actions`: the use cases that change the register (add, change, withdraw) and read one;
 - `register`: the register as rows with holder and state, and the certificate preconditions it
   meets or leaves open for each engagement (app.domain.gates);
-- `portfolio`: the buyer advisor's view across their suppliers.
+- `portfolio`: the buyer advisor's view across their suppliers: certificates, and every
+  engagement at a glance (readiness and its trend, plan, next deadline, blockers).
 
 The names below are the package's public face; callers import them from here.
 """
@@ -24,7 +25,16 @@ from app.services.certificates.access import (
 )
 from app.services.certificates.actions import CertificateFile, create, update, view, withdraw
 from app.services.certificates.entries import SUPPLIER_HOLDER, CertificateDraft, CertificateInput, check
-from app.services.certificates.portfolio import Portfolio, PortfolioLine, SupplierPortfolio, portfolio
+from app.services.certificates.portfolio import (
+    PAGE_SIZE,
+    Glance,
+    Portfolio,
+    PortfolioLine,
+    PortfolioPage,
+    SupplierPortfolio,
+    glance,
+    portfolio,
+)
 from app.services.certificates.register import (
     Row,
     SupplierBlocker,
@@ -44,12 +54,15 @@ from app.services.certificates.subcontractors import (
 )
 
 __all__ = [
+    "PAGE_SIZE",
     "SUPPLIER_HOLDER",
     "CertificateDraft",
     "CertificateFile",
     "CertificateInput",
+    "Glance",
     "Portfolio",
     "PortfolioLine",
+    "PortfolioPage",
     "Row",
     "SupplierBlocker",
     "SupplierPortfolio",
@@ -61,6 +74,7 @@ __all__ = [
     "certificate_to_read",
     "check",
     "create",
+    "glance",
     "held_of",
     "holders",
     "managed",

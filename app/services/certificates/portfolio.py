@@ -8,11 +8,17 @@ with every clause that asks for it and the engagements whose contract contains t
 Call Off Schedule 7 engagement adds no Schedule 2.4 line). Its state is the register's, the same
 for every engagement, because the register is the supplier's. The blockers are listed per
 engagement, by that engagement's own profile and catalogues (app.domain.gates), the same text
-open in several engagements once with all their references."""
+open in several engagements once with all their references.
+
+`glance` is the page: one row per engagement (readiness with its trend over the last year, plan
+state, next open deadline, blockers, the worst state of the certificates its contract requires),
+sorted on the server and PAGE_SIZE to a page, then the certificate sections of that page's
+suppliers. Everything is read set-based (app.services.overview): a fixed number of statements
+whatever the number of suppliers, engagements, certificates or history rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlmodel import Session, col, select
@@ -20,11 +26,14 @@ from sqlmodel import Session, col, select
 from app.domain import gates
 from app.domain.access import Actor, Role
 from app.domain.audit import AuditAction
+from app.domain.catalogue import Library
 from app.domain.certificates import CertificateState, Coverage, Holder, Scheme, coverage, requirement_label
-from app.domain.errors import Denied
+from app.domain.deadlines import Deadline
+from app.domain.errors import Denied, InvalidInput
+from app.domain.workflow import State
 from app.models import Engagement, Organisation
-from app.services.certificates.register import Row, blockers_for_supplier, catalogues_of, rows
-from app.services.certificates.subcontractors import holders
+from app.services import overview
+from app.services.certificates.register import Row, holder_keys, open_for, row_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +69,23 @@ class Portfolio:
 
 
 ATTENTION = (Coverage.EXPIRING, Coverage.EXPIRED, Coverage.MISSING)
+WORST_FIRST = (Coverage.MISSING, Coverage.EXPIRED, Coverage.EXPIRING, Coverage.CURRENT)
+PAGE_SIZE = 50
+SORTS = ("supplier", "engagement", "readiness", "plan", "deadline", "blockers", "certificates")
+# sorting on these needs every engagement's readiness or deadlines, not only the page's
+COMPUTED_SORTS = frozenset({"readiness", "deadline", "blockers"})
 
 
-def _lines(
-    session: Session, org_id: str, register: list[Row], engagements: list[Engagement]
-) -> list[PortfolioLine]:
-    """One line per holder and scheme set that some engagement's contract asks for."""
-    in_scope = catalogues_of(session, [e.id for e in engagements])
-    wanted: dict[tuple[str, tuple[Scheme, ...]], dict[str, list[str]]] = {}
-    blocking: dict[tuple[str, tuple[Scheme, ...]], bool] = {}
-    people = holders(session, org_id)
+Need = tuple[str, tuple[Scheme, ...]]  # (holder key, scheme set)
+
+
+def _wanted(
+    people: list[Holder], engagements: list[Engagement], in_scope: dict[str, list[str]]
+) -> tuple[dict[Need, dict[str, list[str]]], dict[Need, bool]]:
+    """Each (holder, scheme set) some engagement's contract asks for: the clauses with the
+    engagements asking, and whether any of them makes it a blocker."""
+    wanted: dict[Need, dict[str, list[str]]] = {}
+    blocking: dict[Need, bool] = {}
     for engagement in engagements:
         for pre in gates.preconditions(engagement.workflow_profile, in_scope[engagement.id]):
             if pre.kind is not gates.Kind.CERTIFICATE:
@@ -80,6 +96,14 @@ def _lines(
                 key = (holder.key, pre.schemes)
                 wanted.setdefault(key, {}).setdefault(pre.clause, []).append(engagement.reference)
                 blocking[key] = blocking.get(key, False) or pre.blocks
+    return wanted, blocking
+
+
+def _lines(
+    people: list[Holder], register: list[Row], engagements: list[Engagement], in_scope: dict[str, list[str]]
+) -> list[PortfolioLine]:
+    """One line per holder and scheme set that some engagement's contract asks for (no query)."""
+    wanted, blocking = _wanted(people, engagements, in_scope)
     lines = []
     for holder in people:
         for (holder_key, schemes), clauses in wanted.items():
@@ -107,8 +131,7 @@ def _lines(
     return lines
 
 
-def portfolio(session: Session, actor: Actor, *, today: date) -> Portfolio:
-    """For a buyer advisor: each supplier they are buyer to, every required certificate's state."""
+def _refuse(actor: Actor) -> None:
     if actor.role is not Role.BUYER_ADVISOR:
         raise Denied(
             "The certificate portfolio is for buyer security advisors.",
@@ -116,17 +139,191 @@ def portfolio(session: Session, actor: Actor, *, today: date) -> Portfolio:
             object_type="page",
             object_id="/portfolio",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    engagements: list[Engagement]
+    register: overview.Register
+    in_scope: dict[str, list[str]]
+
+
+def _read(session: Session, actor: Actor) -> _Read:
+    """The advisor's engagements, their suppliers' registers and their catalogues: five
+    statements whatever the number of suppliers, engagements and certificates."""
     query = select(Engagement).where(Engagement.buyer_org_id == actor.org_id)
     engagements = list(session.exec(query.order_by(col(Engagement.reference))))
+    register = overview.register_of(session, {e.supplier_org_id for e in engagements})
+    return _Read(engagements, register, overview.catalogues_of(session, [e.id for e in engagements]))
+
+
+def _suppliers(read: _Read, *, today: date, blockers_of: set[str] | None = None) -> list[SupplierPortfolio]:
+    """Each supplier's certificate lines and register; its blockers too, for the suppliers in
+    `blockers_of` (None: every supplier; the others get an empty list)."""
+    by_supplier: dict[str, list[Engagement]] = {}
+    for e in read.engagements:
+        by_supplier.setdefault(e.supplier_org_id, []).append(e)
+    reg = read.register
     suppliers = []
-    for org_id in dict.fromkeys(e.supplier_org_id for e in engagements):
-        org = session.get(Organisation, org_id)
+    for org_id, mine in by_supplier.items():
+        org = reg.organisations.get(org_id)
         if org is None:
             continue
-        register = rows(session, {org_id}, today=today)
-        mine = [e for e in engagements if e.supplier_org_id == org_id]
-        open_items = blockers_for_supplier(session, org_id, today=today, engagements=mine)
-        lines = _lines(session, org_id, register, mine)
+        by_key = holder_keys([org_id], {org_id: org.name}, reg.subcontractors.get(org_id, ()))
+        register = [row_of(c, by_key, today) for c in reg.certificates.get(org_id, ())]
+        wanted = blockers_of is None or org_id in blockers_of
+        open_items = open_for(reg.facts(org_id), read.in_scope, mine, today=today) if wanted else []
+        lines = _lines(reg.holders(org_id), register, mine, read.in_scope)
         suppliers.append(SupplierPortfolio(org, mine, lines, [b.message for b in open_items], register))
-    counts = {c: sum(1 for s in suppliers for line in s.lines if line.state is c) for c in ATTENTION}
-    return Portfolio(suppliers, counts)
+    return suppliers
+
+
+def _counts(suppliers: list[SupplierPortfolio]) -> dict[Coverage, int]:
+    return {c: sum(1 for s in suppliers for line in s.lines if line.state is c) for c in ATTENTION}
+
+
+def portfolio(session: Session, actor: Actor, *, today: date) -> Portfolio:
+    """For a buyer advisor: each supplier they are buyer to, every required certificate's state
+    (a fixed number of statements: app.services.overview.register_of)."""
+    _refuse(actor)
+    suppliers = _suppliers(_read(session, actor), today=today)
+    return Portfolio(suppliers, _counts(suppliers))
+
+
+# --- at a glance (issue 16 item 7) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Glance:
+    """One engagement at a glance: readiness, plan state, next deadline, blockers, certificates."""
+
+    engagement: Engagement
+    supplier: str
+    score: float | None  # None: not computed (not on this page)
+    plan_state: State
+    next_deadline: Deadline | None
+    blockers: int
+    certificates: Coverage | None  # the worst required certificate's state; None: none required
+    trend: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioPage:
+    rows: list[Glance]  # this page's engagements
+    suppliers: list[SupplierPortfolio]  # the certificate sections of this page's suppliers
+    counts: dict[Coverage, int]  # across every supplier
+    total: int
+    page: int
+    pages: int
+    sort: str
+    descending: bool
+
+
+def _next_deadline(deadlines: list[Deadline]) -> Deadline | None:
+    open_ = [d for d in deadlines if d.state in ("due", "overdue")]
+    return min(open_, key=lambda d: (d.due_on, d.kind), default=None)
+
+
+def _certificate_state(
+    engagement: Engagement, people: list[Holder], lines: list[PortfolioLine], in_scope: dict[str, list[str]]
+) -> Coverage | None:
+    """The worst state among the certificates this engagement's contract requires."""
+    wanted, _blocking = _wanted(people, [engagement], in_scope)
+    by_key = {(line.holder.key, line.requirement): line.state for line in lines}
+    states = {by_key.get((key, requirement_label(schemes))) for key, schemes in wanted}
+    return next((c for c in WORST_FIRST if c in states), None)
+
+
+def _sort_key(sort: str, row: Glance) -> tuple[object, ...]:
+    reference = row.engagement.reference
+    if sort == "supplier":
+        return (row.supplier.lower(), reference)
+    if sort == "readiness":
+        return (row.score if row.score is not None else -1.0, reference)
+    if sort == "plan":
+        return (row.plan_state.value, reference)
+    if sort == "deadline":
+        return (row.next_deadline.due_on if row.next_deadline else date.max, reference)
+    if sort == "blockers":
+        return (row.blockers, reference)
+    if sort == "certificates":
+        rank = WORST_FIRST.index(row.certificates) if row.certificates else len(WORST_FIRST)
+        return (rank, reference)
+    return (reference,)
+
+
+def glance(
+    session: Session,
+    library: Library,
+    actor: Actor,
+    *,
+    today: date,
+    sort: str = "supplier",
+    descending: bool = False,
+    page: int = 1,
+) -> PortfolioPage:
+    """One page (PAGE_SIZE engagements) of the advisor's portfolio, sorted on the server by
+    `sort` (one of SORTS), with readiness trends; a fixed number of statements. Readiness is
+    computed for the page's engagements only, unless the sort needs every engagement's."""
+    _refuse(actor)
+    if sort not in SORTS:
+        raise InvalidInput(f"Sort by one of {', '.join(SORTS)}.", details={"sort": sort})
+    read = _read(session, actor)
+    suppliers = _suppliers(read, today=today, blockers_of=set())  # the page's suppliers' below
+    by_org = {s.organisation.id: s for s in suppliers}
+    reg = read.register
+
+    def rows_for(engagements: list[Engagement], found: overview.Many | None) -> list[Glance]:
+        out = []
+        for e in engagements:
+            s = by_org.get(e.supplier_org_id)
+            if s is None:
+                continue
+            result = found.readiness.get(e.id) if found else None
+            out.append(
+                Glance(
+                    e,
+                    s.organisation.name,
+                    result.score if result else None,
+                    found.states[e.id] if found else State.DRAFT,
+                    _next_deadline(found.deadlines[e.id]) if found else None,
+                    len(result.blockers) if result else 0,
+                    _certificate_state(e, reg.holders(e.supplier_org_id), s.lines, read.in_scope),
+                )
+            )
+        return out
+
+    everyone = read.engagements
+    found: overview.Many | None = None
+    if sort in COMPUTED_SORTS:
+        found = overview.many(session, library, everyone, today=today)
+        rows = rows_for(everyone, found)
+    else:
+        states = overview.plan_states(session, [e.id for e in everyone])
+        rows = [replace(r, plan_state=states[r.engagement.id]) for r in rows_for(everyone, None)]
+    rows.sort(key=lambda r: _sort_key(sort, r), reverse=descending)
+    total = len(rows)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    if found is None:  # readiness and deadlines of this page's engagements only
+        found = overview.many(session, library, [r.engagement for r in shown], today=today)
+        shown = rows_for([r.engagement for r in shown], found)
+    page_readiness = {r.engagement.id: found.readiness[r.engagement.id] for r in shown}
+    trends = overview.trends(session, page_readiness, today=today)
+    shown = [replace(r, trend=trends.get(r.engagement.id, ())) for r in shown]
+    on_page = {r.engagement.supplier_org_id for r in shown}
+    sections = _suppliers(
+        replace(read, engagements=[e for e in read.engagements if e.supplier_org_id in on_page]),
+        today=today,
+    )
+    return PortfolioPage(
+        shown,
+        sections,
+        _counts(suppliers),
+        total,
+        page,
+        pages,
+        sort,
+        descending,
+    )

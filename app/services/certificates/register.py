@@ -22,7 +22,7 @@ from app.domain.certificates import (
     state_on,
 )
 from app.domain.errors import InvalidInput
-from app.models import Certificate, Engagement, EngagementCatalogue, Subcontractor
+from app.models import Certificate, Engagement, EngagementCatalogue, Organisation, Subcontractor
 from app.services.certificates.entries import SUPPLIER_HOLDER
 from app.services.certificates.subcontractors import holders, supplier_holder
 
@@ -48,13 +48,34 @@ def _removed_holder(sub: Subcontractor | None, key: str) -> Holder:
 
 
 def _holders_of(session: Session, org_ids: Iterable[str]) -> dict[tuple[str, str], Holder]:
-    """Every holder of these suppliers by (supplier id, holder key), removed sub-contractors too."""
+    """Every holder of these suppliers by (supplier id, holder key), removed sub-contractors too,
+    in two statements whatever the number of suppliers."""
     org_ids = set(org_ids)
-    by_key = {(org_id, h.key): h for org_id in org_ids for h in holders(session, org_id)}
+    names = {
+        o.id: o.name for o in session.exec(select(Organisation).where(col(Organisation.id).in_(org_ids)))
+    }
     query = select(Subcontractor).where(col(Subcontractor.supplier_org_id).in_(org_ids))
-    for sub in session.exec(query):
-        by_key.setdefault((sub.supplier_org_id, sub.id), _removed_holder(sub, sub.id))
+    return holder_keys(org_ids, names, session.exec(query))
+
+
+def holder_keys(
+    org_ids: Iterable[str], names: dict[str, str], subs: Iterable[Subcontractor]
+) -> dict[tuple[str, str], Holder]:
+    """Holders by (supplier id, holder key) from rows already read: each supplier, its current
+    sub-contractors, and its removed ones marked "(removed)"."""
+    by_key = {
+        (org_id, ""): Holder("", names.get(org_id, "the supplier"), Tier.SUPPLIER) for org_id in org_ids
+    }
+    for sub in subs:
+        current = sub.removed_at is None
+        held_by = Holder(sub.id, sub.name, sub.tier) if current else _removed_holder(sub, sub.id)
+        by_key[(sub.supplier_org_id, sub.id)] = held_by
     return by_key
+
+
+def row_of(certificate: Certificate, by_key: dict[tuple[str, str], Holder], today: date) -> Row:
+    """A certificate's row from holders already read (`holder_keys`)."""
+    return _row(certificate, by_key, today)
 
 
 def _row(certificate: Certificate, by_key: dict[tuple[str, str], Holder], today: date) -> Row:
@@ -186,6 +207,14 @@ def blockers_for_supplier(
         engagements = list(session.exec(query.order_by(col(Engagement.reference))))
     facts = register_facts(session, org_id)
     in_scope = catalogues_of(session, [e.id for e in engagements])
+    return open_for(facts, in_scope, engagements, today=today)
+
+
+def open_for(
+    facts: gates.Facts, in_scope: dict[str, list[str]], engagements: list[Engagement], *, today: date
+) -> list[SupplierBlocker]:
+    """`blockers_for_supplier` from what was read already: the supplier's register facts and each
+    engagement's catalogues."""
     found: dict[tuple[bool, str], list[str]] = {}
     for engagement in engagements:
         pres = gates.preconditions(engagement.workflow_profile, in_scope[engagement.id])

@@ -15,12 +15,12 @@ from app.adapters.storage import StoredObject, TooLarge, Upload
 from app.domain.access import SUPPLIER_ROLES, Role
 from app.domain.audit import AuditAction
 from app.domain.certificates import ITHC_PROVIDERS, SCHEME_LABELS, STATES, TIER_LABELS
-from app.domain.errors import InvalidInput, PayloadTooLarge, UnsupportedType
+from app.domain.errors import InvalidInput, UnsupportedType
 from app.domain.files import safe_filename
 from app.http import auth
 from app.http.deps import SessionDep
 from app.http.refusals import refuse_page
-from app.http.uploads import Pace, read_multipart, refuse_oversized, store_of
+from app.http.uploads import Pace, ParsedForm, read_multipart, store_of
 from app.models import Certificate, Evidence
 from app.services import certificates as service
 from app.services.certificates.subcontractors import TIERS
@@ -107,6 +107,22 @@ def index(
     state: str = Query("", max_length=20),
 ) -> Response:
     supplier_page(request, principal)
+    return index_page(request, db, principal, holder=holder, state=state)
+
+
+def index_page(
+    request: Request,
+    db: Session,
+    principal: auth.Principal,
+    *,
+    holder: str = "",
+    state: str = "",
+    errors: dict[str, str] | None = None,
+    subcontractor: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The register and the sub-contractors; after a refused sub-contractor, `subcontractor`
+    holds what was typed and `errors` the reasons, by field."""
     org_id = principal.user.organisation_id
     today = clock.today()
     try:
@@ -124,9 +140,10 @@ def index(
         "tiers": [(t.value, TIER_LABELS[t]) for t in TIERS],
         "tier_labels": TIER_LABELS,
         "is_lead": principal.user.role is Role.SUPPLIER_LEAD,
-        "errors": {},
+        "errors": errors or {},
+        "subcontractor": subcontractor or {},
     }
-    return render(request, "certificates/index.html", context)
+    return render(request, "certificates/index.html", context, status_code=status)
 
 
 @router.get("/certificates/new", name="certificates:new")
@@ -135,27 +152,33 @@ def new(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> R
     return render(request, "certificates/form.html", form_context(db, principal, certificate=None))
 
 
-async def read_form(request: Request) -> tuple[dict[str, str], Upload | None, str]:
-    """The submitted fields and, for multipart, the certificate file streamed into the store."""
+def too_large(limit_mb: int) -> str:
+    return f"The selected file is larger than the {limit_mb} MB limit: upload a smaller PDF or image."
+
+
+async def read_form(request: Request) -> tuple[dict[str, str], Upload | None, str, bool]:
+    """The submitted fields and, for multipart, the certificate file streamed into the store;
+    last, whether the file passed the size limit. The file is the form's last field, so the
+    fields typed before it are read even then (and the body is cut at the limit, not read on:
+    the declared length is not refused up front, as every other upload does, for that reason)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
-        return {k: str(v) for k, v in form.items() if isinstance(v, str)}, None, ""
-    refuse_oversized(request)
+        return {k: str(v) for k, v in form.items() if isinstance(v, str)}, None, "", False
     store = store_of(request)
     uploads: list[Upload] = []
+    parsed = ParsedForm()
 
     def open_sink(filename: str) -> Upload:
         uploads.append(store.begin(filename=safe_filename(filename or "certificate")))
         return uploads[-1]
 
     try:
-        parsed = await read_multipart(request, open_sink, pace=Pace.of(request.app.state.settings))
+        await read_multipart(request, open_sink, pace=Pace.of(request.app.state.settings), into=parsed)
     except TooLarge:
         for item in uploads:
             item.abort()
-        raise PayloadTooLarge(
-            f"The file is larger than the {request.app.state.settings.max_upload_mb} MB limit."
-        ) from None
+        fields = {k: v[0] for k, v in parsed.fields.items() if v}
+        return fields, None, safe_filename(parsed.file_name or ""), True
     except BaseException:
         for item in uploads:
             item.abort()
@@ -165,7 +188,7 @@ async def read_form(request: Request) -> tuple[dict[str, str], Upload | None, st
     if upload is not None and (not parsed.file_name or upload.size == 0):
         upload.abort()  # the form's file input was left empty
         upload = None
-    return fields, upload, safe_filename(parsed.file_name or "")
+    return fields, upload, safe_filename(parsed.file_name or ""), False
 
 
 def refused_file(upload: Upload | None) -> str | None:
@@ -200,25 +223,29 @@ async def save(
     request: Request, db: Session, principal: auth.Principal, certificate: Certificate | None
 ) -> Response:
     release(db)  # no lock while the body streams in
-    fields, upload, name = await read_form(request)
+    fields, upload, name, oversized = await read_form(request)
+    limit_mb = request.app.state.settings.max_upload_mb
     problems: dict[str, str] = {}
     try:
         data = service.check(db, principal.user.organisation_id, draft_of(fields), today=clock.today())
     except InvalidInput as error:
         details = error.details if isinstance(error.details, dict) else {"scheme": error.message}
         problems = {str(k): date_wording(str(k), str(v), fields) for k, v in details.items()}
-    file_problem = refused_file(upload)
+    file_problem = too_large(limit_mb) if oversized else refused_file(upload)
     if problems or file_problem:
         # The same form again with everything typed (a browser cannot refill a file input, so
-        # the page names the file to choose again); 415 when only the file was refused.
+        # the page names the file to choose again); 415 or 413 when only the file was refused.
         if upload is not None:
             upload.abort()
         errors = {**problems, **({"file": file_problem} if file_problem else {})}
         context = form_context(
             db, principal, certificate=certificate, errors=errors, values=fields, file_name=name
         )
-        status = 422 if problems else 415
-        return render(request, "certificates/form.html", context, status_code=status)
+        status = 422 if problems else 413 if oversized else 415
+        response = render(request, "certificates/form.html", context, status_code=status)
+        if oversized:
+            response.headers["Connection"] = "close"  # the rest of the body was never read
+        return response
     release(db)  # nor while the file is made durable (S3: a network put)
     stored = finish_upload(upload) if upload is not None else None
     file = (
@@ -293,7 +320,14 @@ async def add_subcontractor(request: Request, db: SessionDep, principal: auth.Cu
     supplier_page(request, principal, lead=True)
     form = await request.form()
     name, tier = str(form.get("name", "")), str(form.get("tier", ""))
-    service.add_subcontractor(db, auth.caller_of(request, principal), name=name, tier=tier)
+    try:
+        service.add_subcontractor(db, auth.caller_of(request, principal), name=name, tier=tier)
+    except InvalidInput as problem:
+        db.rollback()
+        details = problem.details if isinstance(problem.details, dict) else {"name": problem.message}
+        errors = {str(k): str(v) for k, v in details.items()}
+        typed = {"name": name, "tier": tier}
+        return index_page(request, db, principal, errors=errors, subcontractor=typed, status=422)
     db.commit()
     return RedirectResponse(str(request.url_for("certificates:index")), status_code=303)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -13,23 +15,43 @@ from app.http import auth
 from app.http.deps import LibraryDep, SessionDep
 from app.http.loaders import EngagementToAnswer, EngagementToView
 from app.models import Engagement
-from app.services import engagements, readiness
-from app.web.forms import date_value
+from app.services import engagement_list, engagements, readiness
+from app.web.forms import date_value, date_wording
 from app.web.htmx import is_htmx, vary_on_htmx
 from app.web.templating import render
 
+DATE_PARTS = ("effective_date-day", "effective_date-month", "effective_date-year")
 router = APIRouter(
     prefix="/engagements", include_in_schema=False, dependencies=[Depends(auth.require_principal)]
 )
 
 
 @router.get("", name="engagements:index")
-def index(request: Request, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
-    rows = engagements.visible(db, principal.actor)
-    names = engagements.organisation_names(db)
+def index(
+    request: Request,
+    db: SessionDep,
+    principal: auth.CurrentPrincipal,
+    sort: str = Query("reference", max_length=20),
+    order: str = Query("asc", pattern="^(asc|desc)$"),
+    page: int = Query(1, ge=1, le=1_000_000),
+) -> Response:
+    found = engagement_list.page_of(db, principal.actor, sort=sort, descending=order == "desc", page=page)
+    base = request.url_for("engagements:index").path
+
+    def page_href(n: int) -> str:
+        order = "desc" if found.descending else "asc"
+        return f"{base}?{urlencode({'sort': found.sort, 'order': order, 'page': n})}"
+
+    def sort_href(key: str, descending: bool) -> str:
+        return f"{base}?{urlencode({'sort': key, 'order': 'desc' if descending else 'asc'})}"
+
     context = {
-        "engagements": rows,
-        "names": names,
+        "view": found,
+        "engagements": found.rows,
+        "names": found.names,
+        "page_size": engagement_list.PAGE_SIZE,
+        "page_href": page_href,
+        "sort_href": sort_href,
         "can_create": can(principal.actor, Action.CREATE_ENGAGEMENT),
     }
     return render(request, "engagements/index.html", context)
@@ -96,8 +118,12 @@ async def create(
         engagement = engagements.create(db, library, caller, catalogue_ids=chosen, **form)
     except AttestError as problem:
         db.rollback()
-        errors = {k: str(v) for k, v in (problem.details or {"reference": problem.message}).items()}
-        return new_page(request, db, library, principal, {**form, "catalogue_ids": chosen}, errors, 422)
+        details = problem.details or {"reference": problem.message}
+        errors = {str(k): date_wording(str(k), str(v), data) for k, v in details.items()}
+        # The date's three boxes come back as typed (not as the ISO text made of them).
+        typed = {k: str(data[k]) for k in DATE_PARTS if k in data}
+        kept: dict[str, object] = {**form, **typed, "catalogue_ids": chosen}
+        return new_page(request, db, library, principal, kept, errors, 422)
     db.commit()
     return RedirectResponse(
         str(request.url_for("engagements:show", engagement_id=engagement.id)), status_code=303

@@ -19,6 +19,7 @@ from app.http.loaders import EngagementToUpload
 from app.http.uploads import download_evidence, upload_evidence
 from app.models import Engagement, Evidence
 from app.services import evidence as evidence_service
+from app.services import scanning
 from app.web.htmx import trigger
 from app.web.templating import render
 
@@ -116,6 +117,7 @@ def index(
 def show(request: Request, evidence_id: str, db: SessionDep, principal: auth.CurrentPrincipal) -> Response:
     item = evidence_service.item(db, principal.actor, evidence_id)
     context = {"evidence": item.evidence, "versions": item.versions, "is_owner": item.is_owner}
+    context["scan"] = scanning.view(db, request.app.state.settings, item.evidence)  # malware check
     return render(request, "evidence/show.html", context)
 
 

@@ -6,22 +6,39 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from app.http import auth
 from app.http.deps import LibraryDep, SessionDep
 from app.http.exports import (
     engagement_bundle,
     engagement_export,
+    queue_download,
     register_export,
     soa_export,
     submission_bundle,
+    wants_background,
 )
 from app.http.loaders import EngagementToView, SubmissionToView
+from app.services.caller import Caller
+from app.services.downloads import (
+    ENGAGEMENT,
+    ENGAGEMENT_BUNDLE,
+    REGISTER,
+    SOA,
+    SUBMISSION_BUNDLE,
+    Wanted,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.require_principal)])
 Register = Literal["portfolio", "certificates", "evidence"]
 Format = Literal["xlsx", "csv"]
+
+
+def queued(request: Request, db: SessionDep, caller: Caller, wanted: Wanted) -> Response:
+    """`?background=1`: the file is made by the worker; the person goes to their Downloads list."""
+    queue_download(request, db, caller, wanted)
+    return RedirectResponse(str(request.url_for("downloads:index")), status_code=303)
 
 
 @router.get("/exports/{what}.{fmt}", name="exports:register")
@@ -29,6 +46,8 @@ def register(
     request: Request, what: Register, fmt: Format, db: SessionDep, caller: auth.CurrentCaller
 ) -> Response:
     """The portfolio (buyer advisors), the certificate register, or the evidence library (suppliers)."""
+    if wants_background(request):
+        return queued(request, db, caller, Wanted(REGISTER, fmt, what=what))
     return register_export(request, db, caller, what, fmt)
 
 
@@ -40,6 +59,8 @@ def engagement_xlsx(
     library: LibraryDep,
     caller: auth.CurrentCaller,
 ) -> Response:
+    if wants_background(request):
+        return queued(request, db, caller, Wanted(ENGAGEMENT, "xlsx", engagement.id))
     return engagement_export(request, db, library, caller, engagement, "xlsx")
 
 
@@ -51,6 +72,8 @@ def engagement_csv(
     library: LibraryDep,
     caller: auth.CurrentCaller,
 ) -> Response:
+    if wants_background(request):
+        return queued(request, db, caller, Wanted(ENGAGEMENT, "csv", engagement.id))
     return engagement_export(request, db, library, caller, engagement, "csv")
 
 
@@ -63,6 +86,8 @@ def statement_of_applicability(
     library: LibraryDep,
     caller: auth.CurrentCaller,
 ) -> Response:
+    if wants_background(request):
+        return queued(request, db, caller, Wanted(SOA, fmt, engagement.id))
     return soa_export(request, db, library, caller, engagement, fmt)
 
 
@@ -70,6 +95,8 @@ def statement_of_applicability(
 def engagement_evidence(
     request: Request, engagement: EngagementToView, db: SessionDep, caller: auth.CurrentCaller
 ) -> Response:
+    if wants_background(request):
+        return queued(request, db, caller, Wanted(ENGAGEMENT_BUNDLE, "zip", engagement.id))
     return engagement_bundle(request, db, caller, engagement)
 
 
@@ -78,4 +105,7 @@ def submission_evidence(
     request: Request, loaded: SubmissionToView, db: SessionDep, caller: auth.CurrentCaller
 ) -> Response:
     submission, engagement = loaded
+    if wants_background(request):
+        wanted = Wanted(SUBMISSION_BUNDLE, "zip", engagement.id, submission_id=submission.id)
+        return queued(request, db, caller, wanted)
     return submission_bundle(request, db, caller, submission, engagement)

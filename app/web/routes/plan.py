@@ -123,7 +123,9 @@ def element_ids(kind: PlanForm, error: InvalidInput, values: Mapping[str, str]) 
     row = values.get("entry_id", "") if kind is ENTRY else ""
     if row:
         keys = details or {"status": error.message}
-        return {ENTRY_ROW_IDS.get(k, "status-") + row: m for k, m in keys.items()}
+        return {
+            ENTRY_ROW_IDS.get(k, "status-") + row: forms.date_wording(k, m, values) for k, m in keys.items()
+        }
     if not details:
         return {kind.prefix + kind.first_field: error.message}
     ids: dict[str, str] = {}

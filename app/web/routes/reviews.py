@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from fastapi import APIRouter
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -21,6 +22,7 @@ from app.services import approvals, calendars, verification
 from app.services.caller import Caller
 from app.services.reviews import queue_view, review_view
 from app.web import forms
+from app.web.htmx import is_htmx
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -33,6 +35,11 @@ def queue(request: Request, db: SessionDep, caller: auth.CurrentCaller) -> Respo
     return render(request, "reviews/queue.html", context)
 
 
+def entered(form: FormData) -> dict[str, str]:
+    """What the advisor typed or ticked, to show again (the CSRF token is issued afresh)."""
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
 def review_page(
     request: Request,
     db: SessionDep,
@@ -42,10 +49,17 @@ def review_page(
     *,
     library: Library | None = None,
     errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The review page; after a refused form, `values` puts back every reason, comment, condition
+    and tick the advisor had entered, so nothing typed is lost."""
     view = review_view(db, engagement, submission, caller, today=clock.today(), library=library)
-    context = {**{f.name: getattr(view, f.name) for f in fields(view)}, "errors": errors or {}}
+    context = {
+        **{f.name: getattr(view, f.name) for f in fields(view)},
+        "errors": errors or {},
+        "values": values or {},
+    }
     return render(request, "reviews/review.html", context, status_code=status_code)
 
 
@@ -69,20 +83,20 @@ async def comment(
     library: LibraryDep,
     caller: auth.CurrentCaller,
 ) -> Response:
+    """Save one comment on one control as the advisor goes (the decision can come later). With
+    htmx only that control's comment box comes back, so reasons typed elsewhere on the page stay;
+    without, the page reloads at the control."""
     submission, engagement = loaded
     form = await request.form()
     control_id = forms.text(form, "control_id")
+    body = forms.text(form, "body")
     try:
-        approvals.add_comment(
-            db,
-            engagement,
-            submission,
-            caller,
-            control_id=control_id,
-            body=forms.text(form, "body"),
-        )
+        approvals.add_comment(db, engagement, submission, caller, control_id=control_id, body=body)
     except InvalidInput as error:
         db.rollback()
+        message = next(iter((error.details or {}).values()), error.message)
+        if is_htmx(request) and control_id in known(submission):
+            return comment_box(request, db, submission, control_id, error=str(message), body=body, status=422)
         return review_page(
             request,
             db,
@@ -90,12 +104,43 @@ async def comment(
             submission,
             engagement,
             library=library,
-            errors=dict(error.details or {}),
+            errors={f"comment-body-{control_id}": str(message)},
+            values=entered(form),
             status_code=422,
         )
     db.commit()
+    if is_htmx(request):
+        return comment_box(request, db, submission, control_id, saved=True)
     url = str(request.url_for("approvals:review", submission_id=submission.id)) + f"#c-{control_id}"
     return RedirectResponse(url, status_code=303)
+
+
+def known(submission: Submission) -> set[str]:
+    """The controls of the submission (a comment box exists on the page for each)."""
+    return {r["control_id"] for r in approvals.data_of(submission)["responses"]}
+
+
+def comment_box(
+    request: Request,
+    db: SessionDep,
+    submission: Submission,
+    control_id: str,
+    *,
+    error: str = "",
+    body: str = "",
+    saved: bool = False,
+    status: int = 200,
+) -> Response:
+    context = {
+        "submission_id": submission.id,
+        "cid": control_id,
+        "comments": approvals.comments(db, submission.id).get(control_id, []),
+        "can_comment": True,
+        "error": error,
+        "body": body,
+        "saved": saved,
+    }
+    return render(request, "reviews/_comment_box.html", context, status_code=status)
 
 
 @router.post("/submissions/{submission_id}/decision", name="approvals:decide")
@@ -129,7 +174,15 @@ async def decide(
         # The page lists the open blockers itself; the error summary takes the messages only.
         errors = {k: v for k, v in (error.details or {}).items() if isinstance(v, str)}
         return review_page(
-            request, db, caller, submission, engagement, library=library, errors=errors, status_code=422
+            request,
+            db,
+            caller,
+            submission,
+            engagement,
+            library=library,
+            errors=errors,
+            values=entered(form),
+            status_code=422,
         )
     db.commit()
     statements.queue_render(request, submission.id)
