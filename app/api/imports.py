@@ -8,13 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
+from app.api.downloads import DownloadOut, accepted
 from app.api.evidence import multipart_body
 from app.api.schema import UPLOAD, ApiRoute, ErrorBody
 from app.http import auth
 from app.http.deps import LibraryDep, SessionDep
 from app.http.imports import run_import
 from app.http.loaders import EngagementToAnswer
+from app.models import Download
 
 router = APIRouter(
     prefix="/api",
@@ -58,11 +61,24 @@ class ImportOut(BaseModel):
     changes: int
     errors: int
     mapping_problems: dict[str, str]
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="The column choices used: field -> heading (yours, or remembered)"
+    )
+    remembered: bool = Field(
+        default=False,
+        description="True when no choices were sent and your organisation's choices for a sheet with "
+        "these headings were used (send `column_*` fields to choose again)",
+    )
     rows: list[ImportRow]
 
 
 REFUSED: dict[int | str, dict[str, Any]] = {
     **UPLOAD,
+    202: {
+        "model": DownloadOut,
+        "description": "More than 500 rows (blank rows aside): the import runs in the background worker; "
+        "Location is its download (GET it for the state and, when done, the result)",
+    },
     422: {
         "model": ErrorBody,
         "description": "Not a spreadsheet, no control or status column, or rows with errors: "
@@ -85,9 +101,14 @@ async def import_answers(
     library: LibraryDep,
     caller: auth.CurrentCaller,
     dry_run: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSONResponse:
     """Import answers. `dry_run=true` writes nothing and says, row by row, what would change and
     every error; without it every change is saved (each in the response history, plus one
-    `answers_imported` audit record) or, when any row has an error, none is."""
+    `answers_imported` audit record) or, when any row has an error, none is. An import of more
+    than 500 rows (blank rows aside) runs in the worker: 202 Accepted with
+    `Location: /api/downloads/{id}`, where its state and, when done, its result (a message, and
+    a CSV report of every row) are."""
     result = await run_import(request, db, library, caller, engagement, dry_run_only=dry_run)
+    if isinstance(result, Download):
+        return accepted(request, result)
     return result.to_dict()

@@ -11,6 +11,7 @@ way ("Partially met", "partial", "N/A"...). Dates may be ISO (2026-03-31), UK st
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,19 @@ _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 def key(text: str) -> str:
     """A heading or word without case, spaces or punctuation."""
     return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def headings_key(headers: Sequence[str]) -> str:
+    """A sheet's layout, for remembering column choices: the SHA-256 of its set of headings,
+    each without case, spaces or punctuation, sorted (so the order of the columns does not count)."""
+    names = sorted({key(h) for h in headers if key(h)})
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def keeps(mapping: Mapping[str, str], headers: Sequence[str]) -> dict[str, str]:
+    """The column choices that still name a heading of this sheet, for known fields only."""
+    present = {key(h) for h in headers}
+    return {name: heading for name, heading in mapping.items() if name in FIELDS and key(heading) in present}
 
 
 @dataclass(frozen=True, slots=True)

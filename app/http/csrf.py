@@ -34,6 +34,8 @@ STREAMED_UPLOADS = frozenset(
         "evidence:new-version",
         "certificates:create",
         "certificates:update",
+        "imports:check",
+        "imports:apply",
         "api:upload-evidence",
         "api:evidence-new-version",
     }

@@ -21,10 +21,12 @@ from app.adapters.storage import TooLarge
 from app.domain import imports as rules
 from app.domain.catalogue import Library
 from app.domain.errors import InvalidInput, PayloadTooLarge
+from app.http.deps import writer
+from app.http.exports import queue_job
 from app.http.uploads import MULTIPART_OVERHEAD, Pace, ParsedForm, read_multipart, store_of
-from app.models import Engagement
+from app.models import Download, Engagement
+from app.services import downloads, imports
 from app.services import evidence as evidence_service
-from app.services import imports
 from app.services.caller import Caller
 
 MAX_IMPORT_MB = 10
@@ -106,6 +108,9 @@ def dry_run(
     db.rollback()  # a read: hold no lock while the draft is stored
     if data is not None:
         store_of(request).put_bytes(draft_name(engagement, caller), data)
+    if mapping and not result.mapping_problems:  # the person's choices found every column
+        imports.remember_mapping(db, engagement, caller, result)
+        db.commit()
     return result
 
 
@@ -119,15 +124,37 @@ def import_now(
     mapping: Mapping[str, str],
     *,
     expected_sha256: str = "",
-) -> imports.Plan:
+) -> imports.Plan | Download:
     """Import `data`, or (no file sent) the caller's checked draft if its SHA-256 is
-    `expected_sha256`; all of it or nothing, committed here."""
+    `expected_sha256`; all of it or nothing, committed here. More than BACKGROUND_ROWS rows
+    read (blank rows aside), and the import is queued for the worker instead (the download row
+    is returned)."""
     if data is None and not expected_sha256:
         raise InvalidInput("Choose a file to import.", details={"file": "missing"})
     sheet = draft_of(request, engagement, caller, data)
+    checked = imports.plan(db, library, engagement, sheet, mapping)
+    imports.refuse(checked, expected_sha256)  # errors answer at once, in the worker's words
+    if len(checked.rows) > imports.BACKGROUND_ROWS:
+        return queue_import(request, db, caller, engagement, checked, sheet)
     result = imports.apply(db, library, engagement, caller, sheet, mapping, expected_sha256=expected_sha256)
     db.commit()
     return result
+
+
+def queue_import(
+    request: Request, db: Session, caller: Caller, engagement: Engagement, checked: imports.Plan, sheet: bytes
+) -> Download:
+    """A big import for the worker: the checked file stored for its job (outside any
+    transaction), the download row recorded (audited `download_requested`) and committed, then
+    the job queued; its result shows on the person's Downloads list."""
+    db.rollback()  # the plan was a read: hold no lock while the file is stored
+    store_of(request).put_bytes(downloads.import_object(caller, checked.sha256), sheet)
+    with writer(request, db) as audited:
+        row, new = downloads.request_import(audited, caller, engagement, checked)
+    db.commit()
+    if new:
+        queue_job(request, row)
+    return row
 
 
 async def run_import(
@@ -138,8 +165,9 @@ async def run_import(
     engagement: Engagement,
     *,
     dry_run_only: bool,
-) -> imports.Plan:
-    """Receive the file and check or import it; database work runs in the thread pool."""
+) -> imports.Plan | Download:
+    """Receive the file and check or import it; database work runs in the thread pool. A dry run
+    always gives the plan; an import gives it too, or the download row of a queued big import."""
     form, data = await receive_sheet(request, db)
     mapping = mapping_of(form)
     expected = form.first("sha256").strip()

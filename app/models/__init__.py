@@ -6,5 +6,6 @@ from app.models.base import *  # noqa: F403
 from app.models.certificates import *  # noqa: F403
 from app.models.core import *  # noqa: F403
 from app.models.downloads import *  # noqa: F403
+from app.models.imports import *  # noqa: F403
 from app.models.notifications import *  # noqa: F403
 from app.models.scanning import *  # noqa: F403

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, func, select
 
 from app.domain.access import Action, Actor, can
 from app.domain.audit import AuditAction
-from app.domain.catalogue import Control, Library
+from app.domain.catalogue import Control, Criticality, Library
 from app.domain.errors import Conflict, Denied, InvalidInput
 from app.domain.submissions import canonical, fingerprint
 from app.domain.workflow import Case, Move, State, consequence_of, profile, transition
@@ -191,10 +191,12 @@ def snapshot(session: Session, library: Library, engagement: Engagement) -> tupl
         if not applicable:
             continue
         response = responses.get(control.id)
+        information = control.criticality is Criticality.INFORMATION
         if response is None:
-            gaps.append(
-                Gap("unanswered", f"{control.id} {control.title} is not answered.", "control", control.id)
-            )
+            if not information:  # information only: not a supplier obligation (readiness agrees)
+                gaps.append(
+                    Gap("unanswered", f"{control.id} {control.title} is not answered.", "control", control.id)
+                )
             continue
         if response.status == "not_applicable" and not response.justification.strip():
             gaps.append(
@@ -205,7 +207,8 @@ def snapshot(session: Session, library: Library, engagement: Engagement) -> tupl
                     control.id,
                 )
             )
-        gaps.extend(answer_gaps(control, response))
+        if not information:
+            gaps.extend(answer_gaps(control, response))
         rows.append(
             {
                 "control_id": control.id,

@@ -17,8 +17,6 @@ from sqlmodel import Session, col, select
 from app.domain import dates
 from app.domain.audit import AuditAction
 from app.domain.calendar import ClosureFact
-from app.domain.certificates import Tier
-from app.domain.dates import london_date
 from app.domain.deadlines import (
     CertificateFact,
     Deadline,
@@ -35,13 +33,11 @@ from app.domain.variations import Variation, agreed_calendar
 from app.domain.workflow import Profile, profile
 from app.models import (
     AgreedVariation,
-    Certificate,
     ChangeNotice,
     Decision,
     Engagement,
     Organisation,
     RegisterEntry,
-    Subcontractor,
     Submission,
 )
 from app.services.calendars import calendar_for, closure_facts
@@ -81,36 +77,11 @@ def variations_in_force(session: Session, engagement_id: str) -> list[AgreedVari
 
 
 def certificate_facts(session: Session, supplier_org_id: str) -> list[CertificateFact]:
-    """The supplier's certificate register in one query, as the para 6.6 rule reads it. A
-    sub-contractor taken off the list no longer processes buyer data: its certificates that end
-    after it was removed are left out (their end is no loss of compliance)."""
-    rows = session.exec(
-        select(Certificate, Organisation, Subcontractor)
-        .join(Organisation, col(Organisation.id) == Certificate.supplier_org_id)
-        .outerjoin(Subcontractor, col(Subcontractor.id) == Certificate.subcontractor_id)
-        .where(Certificate.supplier_org_id == supplier_org_id)
-    ).all()
-    facts = []
-    for certificate, supplier, sub in rows:
-        withdrawn = london_date(certificate.withdrawn_at) if certificate.withdrawn_at else None
-        if sub is not None and sub.removed_at is not None:
-            removed = london_date(sub.removed_at)
-            ends = [d for d in (certificate.expires_on, withdrawn) if d is not None]
-            if not ends or min(ends) >= removed:
-                continue
-        facts.append(
-            CertificateFact(
-                id=certificate.id,
-                holder_key=sub.id if sub is not None else "",
-                holder=sub.name if sub is not None else supplier.name,
-                tier=sub.tier if sub is not None else Tier.SUPPLIER,
-                scheme=certificate.scheme,
-                issued_on=certificate.issued_on,
-                expires_on=certificate.expires_on,
-                withdrawn_on=withdrawn,
-            )
-        )
-    return facts
+    """The supplier's certificate register in one query, as the para 6.6 rule reads it (see
+    app.services.timelines.certificate_facts_of, which reads many suppliers' at once)."""
+    from app.services.timelines import certificate_facts_of  # timelines builds on this module
+
+    return certificate_facts_of(session, {supplier_org_id}).get(supplier_org_id, [])
 
 
 def history(session: Session, engagement: Engagement, *, today: date, prof: Profile | None = None) -> History:

@@ -41,7 +41,7 @@ from app.domain.audit import AuditAction
 from app.domain.catalogue import Library
 from app.domain.errors import AttestError, Conflict, Denied, NotFound, Refused
 from app.models import Download, Engagement, Submission, User, utcnow
-from app.services import approvals, audit, bundles, exports, statement_files
+from app.services import approvals, audit, bundles, exports, imports, statement_files
 from app.services.caller import Caller
 from app.services.engagements import catalogue_ids, organisation_names, parties
 from app.services.statement import download_statement
@@ -63,7 +63,10 @@ ENGAGEMENT, REGISTER, SOA, ENGAGEMENT_BUNDLE, SUBMISSION_BUNDLE = (
     "engagement_bundle",
     "submission_bundle",
 )
+IMPORT = "import"  # an answers import too big for the request (app.services.imports.BACKGROUND_ROWS)
+IMPORT_FOLDER = "import-jobs/"  # the checked file, kept until its job has run
 FORMATS = {
+    IMPORT: ("csv",),  # the import's report: every row and its change
     ENGAGEMENT: ("xlsx", "csv"),
     REGISTER: ("xlsx", "csv"),
     SOA: ("xlsx", "csv", "pdf"),
@@ -91,6 +94,11 @@ UNEXPECTED = (
 )
 UNQUEUED = "The job queue could not be reached. Try again in a moment."
 GONE_ACCESS = "You can no longer see what this file was made from, so it was not made."
+GONE_ANSWER = "You can no longer answer this engagement, so nothing was imported."
+IMPORT_NOT_AGAIN = (
+    "An import is not run again from this list: check the file again on the engagement's import page, "
+    "then import it."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +241,8 @@ def listing(session: Session, user_id: str) -> list[Download]:
 def retry(session: Session, caller: Caller, download_id: str) -> Download:
     """Queue a failed (or expired) download again for the person who asked for it."""
     row = own_download(session, caller, download_id, AuditAction.DOWNLOAD_REQUESTED)
+    if row.kind == IMPORT:
+        raise Conflict(IMPORT_NOT_AGAIN)
     if row.state not in (FAILED, EXPIRED):
         raise Conflict("Only a file that failed or has expired can be asked for again.")
     row.state, row.progress, row.message = QUEUED, 0, ""
@@ -272,6 +282,103 @@ def content(store: EvidenceStore, row: Download) -> Iterator[bytes]:
         raise NotFound("The file is no longer in the store. Ask for it again.") from None
 
 
+# --- big imports (app.services.imports) -------------------------------------------------
+
+
+def import_object(caller: Caller, sha256: str) -> str:
+    """Where the checked file waits for its job: one name per person and file."""
+    return f"{IMPORT_FOLDER}{caller.actor.user_id}.{sha256}"
+
+
+def request_import(
+    session: Session, caller: Caller, engagement: Engagement, result: imports.Plan
+) -> tuple[Download, bool]:
+    """Record an import of the checked `result` (its file already stored at `import_object`) for
+    the worker; (the row, whether it is new). The same file with the same columns already waiting
+    for the caller is returned instead of a second import; more than MAX_ACTIVE is a conflict."""
+    params = json.dumps(
+        {
+            "format": "csv",
+            "sha256": result.sha256,
+            "mapping": json.dumps(result.mapping, sort_keys=True),
+            "object": import_object(caller, result.sha256),
+        },
+        sort_keys=True,
+    )
+    active = list(
+        session.exec(
+            select(Download).where(Download.user_id == caller.actor.user_id, col(Download.state).in_(ACTIVE))
+        )
+    )
+    for row in active:
+        if row.kind == IMPORT and row.params == params and row.engagement_id == engagement.id:
+            return row, False
+    if len(active) >= MAX_ACTIVE:
+        raise Conflict(
+            f"You already have {len(active)} files being prepared. "
+            "Wait for one of them to finish, then ask again."
+        )
+    count, read = len(result.changes), len(result.rows)
+    row = Download(
+        user_id=caller.actor.user_id,
+        engagement_id=engagement.id,
+        kind=IMPORT,
+        params=params,
+        title=f"{engagement.reference}: import of {read:,} rows ({count:,} answers to save)",
+        requested_from=caller.who.address[:100],
+    )
+    session.add(row)
+    session.flush()
+    _audit_request(session, caller, row, retry=False)
+    return row, True
+
+
+REPORT_HEADERS = ("Sheet", "Row", "Control", "Change", "Status")
+
+
+def _drop_import_file(store: EvidenceStore, row: Download) -> None:
+    """An import's checked file, once its job has run (either way)."""
+    name = params_of(row).get("object", "")
+    if row.kind == IMPORT and name.startswith(IMPORT_FOLDER):
+        named_files.remove(store, name)
+
+
+def _import(engine: Engine, store: EvidenceStore, library: Library, caller: Caller, row: Download) -> Made:
+    """The import job: the same use case as an import in the request (app.services.imports.apply)
+    in one write transaction, from the checked file; all of it or nothing. The report lists
+    every row and what it changed."""
+    params = params_of(row)
+    mapping = json.loads(params.get("mapping", "{}") or "{}")
+    with _writing(engine) as session:
+        engagement = session.get(Engagement, row.engagement_id) if row.engagement_id else None
+        if engagement is None or not can(caller.actor, Action.ANSWER_CONTROL, parties(engagement)):
+            raise NotFound(GONE_ANSWER)
+        try:
+            data = store.get_bytes(params.get("object", ""))
+        except FileNotFoundError:
+            raise NotFound(imports.GONE_FILE) from None
+        result = imports.apply(
+            session, library, engagement, caller, data, mapping, expected_sha256=params.get("sha256", "")
+        )
+        session.commit()
+    report = Sheet(
+        "Import",
+        REPORT_HEADERS,
+        [
+            (r.sheet, r.number, r.control_id, r.change, str(r.answer.get("status", "")).replace("_", " "))
+            for r in result.rows
+            if r.change != "skipped"
+        ],
+    )
+    count = len(result.changes)
+    return Made(
+        f"attest-import-{row.id}.csv",
+        MEDIA_TYPES["csv"],
+        [csv_text(report).encode("utf-8-sig")],
+        summary=f"{count:,} answer{'' if count == 1 else 's'} imported; the report lists every row.",
+    )
+
+
 # --- the job ----------------------------------------------------------------------------
 
 
@@ -280,6 +387,7 @@ class Made:
     filename: str
     media_type: str
     chunks: Iterable[bytes]
+    summary: str = ""  # shown with the ready file (an import: how many answers it saved)
 
 
 class _Progress:
@@ -351,6 +459,8 @@ def _build(
     params = params_of(row)
     fmt = params.get("format", "")
     today = clock.today()
+    if row.kind == IMPORT:
+        return _import(engine, store, library, caller, row)
     with _writing(engine) as session:
         if row.kind == REGISTER:
             check_register(caller.actor, params.get("what", ""))
@@ -468,13 +578,16 @@ def make(
             error,
             exc_info=not isinstance(error, AttestError),
         )
+        _drop_import_file(store, row)  # a failed import is not run again: the file is checked again
         _finish(engine, download_id, state=FAILED, message=message)
         return "failed"
     done = now or utcnow()
+    _drop_import_file(store, row)
     _finish(
         engine,
         download_id,
         state=READY,
+        message=made.summary,
         filename=made.filename,
         media_type=made.media_type,
         object_name=name,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.adapters.spreadsheets import Cell, Sheet
 from app.domain.access import Actor
@@ -22,7 +22,7 @@ from app.domain.audit import AuditAction
 from app.domain.catalogue import Library
 from app.domain.certificates import SCHEME_LABELS
 from app.domain.errors import NotFound
-from app.models import Engagement, User
+from app.models import Engagement
 from app.services import plan
 from app.services.caller import Caller
 from app.services.certificates.access import visible_supplier_ids
@@ -39,7 +39,7 @@ from app.services.engagements import (
 )
 from app.services.evidence import library_page, links_by_control
 from app.services.readiness import clause_of
-from app.services.responses import responses_by_control
+from app.services.responses import owner_names, responses_by_control
 
 ANSWER_HEADERS = (
     "Control",
@@ -103,12 +103,7 @@ def engagement_workbook(
     answers = scoping_answers(session, engagement.id)
     responses = responses_by_control(session, engagement.id)
     evidence = links_by_control(session, engagement.id)
-    owner_ids = sorted({r.owner_id for r in responses.values() if r.owner_id})
-    owners = (
-        {u.id: u.name for u in session.exec(select(User).where(col(User.id).in_(owner_ids)))}
-        if owner_ids
-        else {}
-    )
+    owners = owner_names(session, responses)
     used: set[str] = set()
     sheets: list[Sheet] = []
     controls = engagement_controls(library, catalogues)

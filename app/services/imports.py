@@ -16,24 +16,30 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
+import logging
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
 
 from app.domain import imports as rules
 from app.domain.audit import AuditAction
 from app.domain.catalogue import Library
 from app.domain.errors import InvalidInput, UnsupportedType
-from app.models import Engagement
+from app.models import Engagement, ImportMapping, utcnow
 from app.services.caller import Caller
 from app.services.engagements import applicability, catalogue_ids, engagement_controls, scoping_answers
 from app.services.exports import ANSWER_HEADERS
 from app.services.responses import ResponseInput, responses_by_control, save_response, supplier_people
 
+log = logging.getLogger("attest.imports")
+
 MAX_ROWS = 5_000
+BACKGROUND_ROWS = 500  # an import of more rows than this (blank rows aside) runs in the worker
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 # Files that would read as text but are documents, images or archives of another kind.
 OTHER_FORMATS = (b"%PDF-", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"{\\rtf", b"<?xml", b"<html")
@@ -46,6 +52,7 @@ PROTECTED = (
 TOO_BIG = "This workbook would unpack to more than 50 MB: split it, or export the answers as CSV."
 TOO_MANY_ROWS = f"This file has more than {MAX_ROWS:,} rows: import at most {MAX_ROWS:,} answers at a time."
 NOTHING = "No sheet in this file has a column for the control and one for the status."
+GONE_FILE = "The checked file is no longer kept: check the file again, then import it."
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,7 @@ class Plan:
     mapping_problems: dict[str, str]
     headers: list[str]  # of the first sheet read, for the column-mapping form
     mapping: dict[str, str] = field(default_factory=dict)  # the person's column choices
+    remembered: bool = False  # `mapping` is the organisation's choice for these headings last time
 
     @property
     def errors(self) -> list[PlannedRow]:
@@ -158,6 +166,8 @@ class Plan:
             "changes": len(self.changes),
             "errors": len(self.errors),
             "mapping_problems": self.mapping_problems,
+            "mapping": self.mapping,
+            "remembered": self.remembered,
             "rows": [
                 {
                     "sheet": r.sheet,
@@ -185,6 +195,10 @@ def plan(
 ) -> Plan:
     """What importing `data` would do: every row's change or errors. Writes nothing."""
     tables = _answer_tables(read_sheets(data))
+    remembered = False
+    if not mapping and tables:
+        mapping = remembered_mapping(session, engagement.supplier_org_id, tables[0].headers)
+        remembered = bool(mapping)
     controls = engagement_controls(library, catalogue_ids(session, engagement.id))
     answers = scoping_answers(session, engagement.id)
     applicable = {c.id for c in controls if applicability(c, answers, library)[0]}
@@ -236,7 +250,46 @@ def plan(
         problems if not used else {},
         first_headers,
         dict(mapping or {}),
+        remembered,
     )
+
+
+def remembered_mapping(session: Session, organisation_id: str, headers: list[str]) -> dict[str, str]:
+    """The column choices the organisation last made for a sheet with these headings, if any."""
+    query = select(ImportMapping).where(
+        ImportMapping.organisation_id == organisation_id,
+        ImportMapping.headings_key == rules.headings_key(headers),
+    )
+    row = session.exec(query).first()
+    if row is None:
+        return {}
+    stored = json.loads(row.mapping or "{}")
+    return (
+        rules.keeps({str(k): str(v) for k, v in stored.items()}, headers) if isinstance(stored, dict) else {}
+    )
+
+
+def remember_mapping(session: Session, engagement: Engagement, caller: Caller, result: Plan) -> None:
+    """Keep the person's column choices for the supplier organisation and this sheet's headings
+    (replacing the last ones), once they found every column; in a savepoint, so that a second
+    person saving the same layout at the same moment never undoes the caller's work."""
+    chosen = rules.keeps(result.mapping, result.headers)
+    if not chosen or result.mapping_problems:
+        return
+    organisation_id, layout = engagement.supplier_org_id, rules.headings_key(result.headers)
+    try:
+        with session.begin_nested():
+            query = select(ImportMapping).where(
+                ImportMapping.organisation_id == organisation_id, ImportMapping.headings_key == layout
+            )
+            row = session.exec(query).first() or ImportMapping(
+                organisation_id=organisation_id, headings_key=layout
+            )
+            row.mapping = json.dumps(chosen, sort_keys=True)
+            row.chosen_by_id, row.chosen_at = caller.actor.user_id, utcnow()
+            session.add(row)
+    except IntegrityError:
+        log.info("import column choices for organisation %s saved by someone else meanwhile", organisation_id)
 
 
 def _answer_tables(tables: list[Table]) -> list[Table]:
@@ -261,6 +314,22 @@ def _change(before: Any, answer: dict[str, Any]) -> str:
     return "unchanged" if all(was[k] == answer.get(k) for k in ANSWER_FIELDS) else "changed"
 
 
+def refuse(result: Plan, expected_sha256: str = "") -> None:
+    """Raise what `apply` answers for a plan it will not write: 422 when the file is not the one
+    the dry run read, or with the plan when a column is missing or any row has an error."""
+    if expected_sha256 and expected_sha256 != result.sha256:
+        raise InvalidInput(
+            "This is not the file the dry run checked: run the dry run again.", details={"file": "changed"}
+        )
+    if result.mapping_problems or result.errors:
+        raise PlanRefused(
+            f"Nothing was imported: {len(result.errors)} rows have errors"
+            + (" and some columns could not be found" if result.mapping_problems else "")
+            + ". Fix them and run the dry run again.",
+            result,
+        )
+
+
 def apply(
     session: Session,
     library: Library,
@@ -274,17 +343,7 @@ def apply(
     """Import for real: all the planned changes in the caller's transaction, or none (422 with
     the plan when any row has an error; 409 when the file is not the one the dry run read)."""
     result = plan(session, library, engagement, data, mapping)
-    if expected_sha256 and expected_sha256 != result.sha256:
-        raise InvalidInput(
-            "This is not the file the dry run checked: run the dry run again.", details={"file": "changed"}
-        )
-    if result.mapping_problems or result.errors:
-        raise PlanRefused(
-            f"Nothing was imported: {len(result.errors)} rows have errors"
-            + (" and some columns could not be found" if result.mapping_problems else "")
-            + ". Fix them and run the dry run again.",
-            result,
-        )
+    refuse(result, expected_sha256)
     current = responses_by_control(session, engagement.id)
     for row in result.changes:
         before = current.get(row.control_id)
@@ -314,4 +373,6 @@ def apply(
         details={"sha256": result.sha256, "changed": [r.control_id for r in result.changes]},
     )
     session.flush()
+    if mapping:  # the person's own choices (or the ones the dry run showed them): kept for next time
+        remember_mapping(session, engagement, caller, result)
     return result

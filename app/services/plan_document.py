@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.domain.audit import AuditAction
 from app.domain.catalogue import Library
 from app.domain.submissions import fingerprint
-from app.models import Decision, Engagement, Evidence, User
+from app.models import Decision, Engagement, Evidence
 from app.services import approvals, plan
 from app.services.caller import Caller
 from app.services.deadlines import profile_of
@@ -37,7 +37,7 @@ from app.services.engagements import (
 )
 from app.services.evidence import links_by_control
 from app.services.readiness import clause_of, readiness_of
-from app.services.responses import responses_by_control
+from app.services.responses import owner_names, responses_by_control
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +119,7 @@ def _answers(
     catalogues = catalogue_ids(session, engagement.id)
     scoping = scoping_answers(session, engagement.id)
     responses = responses_by_control(session, engagement.id)
-    owner_ids = sorted({r.owner_id for r in responses.values() if r.owner_id})
-    owners = (
-        {u.id: u.name for u in session.exec(select(User).where(col(User.id).in_(owner_ids)))}
-        if owner_ids
-        else {}
-    )
+    owners = owner_names(session, responses)
     by_catalogue: dict[str, list[Answer]] = {c: [] for c in catalogues}
     for control in engagement_controls(library, catalogues):
         applicable, reason = applicability(control, scoping, library)

@@ -278,6 +278,14 @@ def responses_by_control(session: Session, engagement_id: str) -> dict[str, Cont
     return {row.control_id: row for row in rows}
 
 
+def owner_names(session: Session, responses: dict[str, ControlResponse]) -> dict[str, str]:
+    """The names of the people who own these answers, by user id (one query, none when no owner)."""
+    owner_ids = sorted({r.owner_id for r in responses.values() if r.owner_id})
+    if not owner_ids:
+        return {}
+    return {u.id: u.name for u in session.exec(select(User).where(col(User.id).in_(owner_ids)))}
+
+
 def assigned_to(session: Session, owner_id: str, engagement_ids: list[str]) -> list[ControlResponse]:
     """The answers `owner_id` owns in these engagements (one query), soonest target date first."""
     if not engagement_ids:

@@ -58,8 +58,9 @@ def _grouped(rows: Sequence[T], key: str) -> dict[str, list[T]]:
 
 
 def certificate_facts_of(session: Session, supplier_ids: set[str]) -> dict[str, list[CertificateFact]]:
-    """Each supplier's register as the para 6.6 rule reads it (one query for all of them), with
-    the same rule as app.services.deadlines.certificate_facts for removed sub-contractors."""
+    """Each supplier's certificate register as the para 6.6 rule reads it, in one query for all
+    of them. A sub-contractor taken off the list no longer processes buyer data: its certificates
+    that end after it was removed are left out (their end is no loss of compliance)."""
     out: dict[str, list[CertificateFact]] = defaultdict(list)
     if not supplier_ids:
         return out

@@ -29,8 +29,10 @@ def test_answers_without_a_statement_or_a_plan_block_submission_and_each_links_t
     client = TestClient(app)
     with on("2024-09-02", app, (client, lead)):
         fill_plan(client, app, eid)
-        first, second, third, fourth = [
-            c.id for c in app.state.library.catalogue("cps-security-policy").controls
+        first, second, third, fourth = [  # controls that oblige (not information only)
+            c.id
+            for c in app.state.library.catalogue("cps-security-policy").controls
+            if c.criticality.value != "information"
         ][:4]
         answer(client, eid, first, status="met", statement="   ")
         answer(client, eid, second, status="partially_met", statement="Half done.")
@@ -74,3 +76,42 @@ def test_not_applicable_needs_no_statement_and_met_needs_no_plan(app: FastAPI) -
         answer(client, eid, controls[0], status="not_applicable", justification="No premises.")
         submitted = client.post(f"/api/engagements/{eid}/submissions", json=DECLARATION)
         assert submitted.status_code == 201, submitted.text
+
+
+def test_controls_for_information_only_need_no_answer_before_submission(app: FastAPI) -> None:
+    """CPS-1.4, 2.2 and 3.2 inform rather than oblige (issue 13 item 9: criticality
+    `information`, weight 0, never a blocker): the pre-submission check does not ask for them,
+    as readiness does not count them."""
+    eid, lead, _advisor = setup(app)
+    client = TestClient(app)
+    controls = app.state.library.catalogue("cps-security-policy").controls
+    information = {c.id for c in controls if c.criticality.value == "information"}
+    assert information >= {"CPS-1.4", "CPS-2.2", "CPS-3.2"}
+    with on("2024-09-02", app, (client, lead)):
+        fill_plan(client, app, eid)
+        for control_id in information:  # take their answers back out: a fresh engagement's state
+            answer(client, eid, control_id, status="met", statement="In place.")
+        gaps = missing_after_removing(app, client, eid, information)
+        assert not set(gaps) & information
+        submitted = client.post(f"/api/engagements/{eid}/submissions", json=DECLARATION)
+        assert submitted.status_code == 201, submitted.text
+
+
+def missing_after_removing(app: FastAPI, client: TestClient, eid: str, control_ids: set[str]) -> list[str]:
+    """Delete the answers to `control_ids` (as if never given) and list what the check names."""
+    from sqlmodel import delete
+
+    from app.db import session_scope
+    from app.models import ControlResponse
+
+    with session_scope(app.state.engine, write=True) as session:
+        session.exec(  # type: ignore[call-overload]
+            delete(ControlResponse).where(
+                ControlResponse.engagement_id == eid,
+                ControlResponse.control_id.in_(control_ids),  # type: ignore[attr-defined]
+            )
+        )
+        session.commit()
+    check = client.get(f"/api/engagements/{eid}/plan")
+    assert check.status_code == 200, check.text
+    return [m["control_id"] for m in check.json().get("missing", []) if m.get("control_id")]

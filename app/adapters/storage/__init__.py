@@ -1,25 +1,7 @@
-"""Evidence bytes, stored once under their SHA-256: on a local disk or in an S3 bucket.
-
-An upload streams to a temporary file while it is hashed, counted (TooLarge as soon
-as it passes the limit) and checked for text; nothing is ever held whole in memory.
-`finish()` sniffs the real media type from the bytes (app.domain.files), then makes
-the object durable under its digest and only then returns, so the caller can commit
-its database row and acknowledge. Paths and keys come from the hex digest alone,
-never from a client's file name.
-
-Local order (conventions, "Persistence"): write the temp file in <root>/tmp, fsync it,
-rename it to <root>/objects/ab/cd/<sha256>, fsync the directory. A crash before the
-rename leaves only a temp file (see `clean_tmp`); after it and before the caller's
-commit, a complete object that no row refers to: an orphan.
-
-Orphans are removed only once they are older than a grace period
-(`remove_orphan(key, cutoff=...)`), so an object whose upload is about to commit is
-never touched. Storing bytes that are already there refreshes the object's time
-(local: its mtime; S3: a copy onto itself), so an old orphan that a new upload is
-about to claim becomes young again. The local store moves a candidate aside first
-and looks at its time again after the move, so a refresh that raced the removal
-wins; the S3 store checks the time just before deleting (S3 has no conditional
-delete: a refresh in the milliseconds between the two requests would be lost).
+"""The evidence store: `make_store` picks the local folder (app.adapters.storage.local) or an S3
+bucket (app.adapters.storage.s3) from the settings. What every store guarantees (bytes stored
+once under their SHA-256, durable before the caller commits, orphans removed only after a grace
+period) is written once, in app.adapters.storage.base.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from app.domain import imports as rules
 from app.domain.errors import InvalidInput, PayloadTooLarge, UnsupportedType
@@ -17,7 +17,7 @@ from app.http.deps import LibraryDep, SessionDep
 from app.http.errors import STATUS_BY_ERROR
 from app.http.imports import MAX_IMPORT_MB, run_import
 from app.http.loaders import EngagementToAnswer
-from app.models import Engagement
+from app.models import Download, Engagement
 from app.services.caller import Caller
 from app.services.imports import MAX_ROWS, Plan, PlanRefused
 from app.web.templating import render
@@ -67,6 +67,8 @@ async def _attempt(
         status = next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))
         shown = error.plan if isinstance(error, PlanRefused) else None
         return page(request, engagement, plan=shown, error=error.message, status_code=status)
+    if isinstance(plan, Download):  # a big import: its result shows on the Downloads list
+        return RedirectResponse(str(request.url_for("downloads:index")), status_code=303)
     if dry_run_only:
         return page(request, engagement, plan=plan)
     return page(request, engagement, imported=len(plan.changes))
@@ -92,5 +94,6 @@ async def apply(
     library: LibraryDep,
     caller: auth.CurrentCaller,
 ) -> Response:
-    """Import the checked draft: all its changes, or none when a row has an error."""
+    """Import the checked draft: all its changes, or none when a row has an error. More than
+    BACKGROUND_ROWS answers are imported by the worker: the page goes to the Downloads list."""
     return await _attempt(request, engagement, db, library, caller, dry_run_only=False)
