@@ -7,27 +7,21 @@ every catalogue in the engagement and half the controls answered. Figures, not t
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app import migrate
-from app.config import Settings
-from app.db import make_engine, session_scope
-from app.main import create_app
+from app.db import session_scope
 from app.models import EngagementCatalogue
 from app.services import readiness
+from bench.app import fresh_app
 from bench.portfolio import main as across_engagements
 from bench.review import review_page
 from bench.workers import main as workers
 from tests.factories import make_engagement, make_org, make_person, sign_in
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(label: str, runs: int, action: Callable[[], object], target_ms: float | None = None) -> None:
@@ -45,22 +39,8 @@ def timed(label: str, runs: int, action: Callable[[], object], target_ms: float 
 
 
 def main() -> None:
-    folder = Path(tempfile.mkdtemp(prefix="attest-bench-"))
-    url = f"sqlite:///{folder / 'bench.db'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    settings = Settings(
-        _env_file=None,
-        env="test",
-        database_url=url,
-        data_dir=folder / "var",  # type: ignore[call-arg]
-        evidence_dir=folder / "evidence",
-        controls_dir=ROOT / "controls",
-        secret_key="b" * 40,
-        log_level="warning",
-    )
-    app = create_app(settings)
+    app = fresh_app("attest-bench-")
+    folder = app.state.settings.data_dir.parent  # the benchmark's own temporary folder
     library = app.state.library
     engine = app.state.engine
     supplier = make_org(engine, "supplier")

@@ -8,21 +8,15 @@ with one supplier, the rest each with its own), built straight into the tables.
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from app import migrate
-from app.config import Settings
-from app.db import make_engine
-from app.main import create_app
+from bench.app import fresh_app
 from tests.api.test_statement_counts import grow
 from tests.factories import make_org, make_person, sign_in
 
-ROOT = Path(__file__).resolve().parents[1]
 PATHS = (
     "/",
     "/portfolio",
@@ -36,22 +30,7 @@ RUNS = 15
 
 
 def main() -> None:
-    folder = Path(tempfile.mkdtemp(prefix="attest-bench-portfolio-"))
-    url = f"sqlite:///{folder / 'bench.db'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    settings = Settings(
-        _env_file=None,
-        env="test",
-        database_url=url,
-        data_dir=folder / "var",  # type: ignore[call-arg]
-        evidence_dir=folder / "evidence",
-        controls_dir=ROOT / "controls",
-        secret_key="p" * 40,
-        log_level="warning",
-    )
-    app = create_app(settings)
+    app = fresh_app("attest-bench-portfolio-")
     engine = app.state.engine
     buyer, supplier = make_org(engine, "buyer"), make_org(engine, "supplier")
     advisor = make_person(engine, app.state.keys, "buyer_advisor", buyer)

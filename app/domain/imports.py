@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from app.domain.dates import EARLIEST, LATEST
+from app.domain.text import MAX_TEXT
 
 FIELDS = ("control_id", "status", "statement", "justification", "owner", "planned_change", "target_date")
 FIELD_LABELS = {
@@ -53,7 +54,6 @@ STATUS_WORDS = {
     "notimplemented": "not_met",
     "notapplicable": "not_applicable", "na": "not_applicable", "excluded": "not_applicable",
 }  # fmt: skip
-MAX_TEXT = 10_000  # as app.services.responses keeps an answer's texts
 UNANSWERED = {"", "unanswered", "notanswered", "blank", "-"}
 _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 

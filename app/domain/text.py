@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+# The longest free text Attest keeps in one field (statements, justifications, descriptions).
+MAX_TEXT = 10_000
 REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 

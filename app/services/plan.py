@@ -24,6 +24,7 @@ from app.domain.catalogue import Library
 from app.domain.errors import Denied, InvalidInput, NotFound, Refused
 from app.domain.readiness import Status
 from app.domain.register import EntrySource, EntryStatus
+from app.domain.text import MAX_TEXT
 from app.models import (
     ControlResponse,
     Engagement,
@@ -45,7 +46,6 @@ ROLE_KINDS = {
 }
 ENTRY_STATUSES: tuple[EntryStatus, ...] = tuple(EntryStatus)
 ENTRY_SOURCES: tuple[EntrySource, ...] = tuple(EntrySource)
-MAX_TEXT = 10_000
 InEngagement = TypeVar("InEngagement", Risk, RegisterEntry)
 
 

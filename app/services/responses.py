@@ -15,6 +15,7 @@ from app.domain.audit import AuditAction
 from app.domain.catalogue import Control, Library, may_copy_answer
 from app.domain.errors import Denied, InvalidInput, NotFound
 from app.domain.readiness import Status
+from app.domain.text import MAX_TEXT
 from app.models import ControlResponse, Engagement, EvidenceLink, ResponseChange, User, utcnow
 from app.services import versioning
 from app.services.caller import Caller
@@ -27,7 +28,6 @@ STATUS_LABELS = {
     "not_met": "Not met",
     "not_applicable": "Not applicable",
 }
-MAX_TEXT = 10_000
 WHAT = "control's answer"
 
 
