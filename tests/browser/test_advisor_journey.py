@@ -184,4 +184,8 @@ def test_advisor_reviews_a_large_resubmission(
     with page.expect_download() as download:
         page.locator("#outcome").get_by_role("link", name="PDF").click()
     assert Path(download.value.path()).read_bytes()[:5] == b"%PDF-"
+    # The ISAS as a page: landmarks, a way back, and nothing axe calls serious (issue 16 Done when).
+    page.goto(f"{live_app.url}/submissions/{v3.json()['id']}/statement")
+    expect(page.locator("main")).to_contain_text("Information Security Approval Statement")
+    assert serious_violations(page) == []
     assert problems == [REFUSED]  # the one refusal, answered 422 on purpose; nothing else went wrong
