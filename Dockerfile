@@ -29,12 +29,14 @@ WORKDIR /srv/attest
 RUN groupadd --system --gid 10001 attest \
     && useradd --system --uid 10001 --gid attest --home-dir /srv/attest --no-create-home attest
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
 COPY controls ./controls
 COPY templates ./templates
-# Editable install: templates/ and controls/ stay beside the package, as in a checkout.
-RUN pip install --no-cache-dir -e . \
+# Exactly the locked versions, every file checked against its hash, then Attest itself without
+# dependencies. Editable: templates/ and controls/ stay beside the package, as in a checkout.
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock \
+    && pip install --no-cache-dir --no-deps -e . \
     && mkdir -p var evidence \
     && chown -R attest:attest var evidence
 

@@ -9,18 +9,36 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test lint format bench system-deps runtime-deps install dev clean vendor
+.PHONY: lock
 
-$(INSTALLED): pyproject.toml
+## Installs take the exact versions of the lock files, each file checked against its hash:
+## requirements.lock (what Attest needs to run) and requirements-dev.lock (that and the tools of
+## the tests), both made from pyproject.toml by `make lock`. Attest itself is installed last,
+## without dependencies, so nothing outside the lock is fetched.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+
+$(INSTALLED): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(DEV_INSTALLED): pyproject.toml $(INSTALLED)
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEV_INSTALLED): pyproject.toml $(DEV_LOCK) $(INSTALLED)
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e '.[dev]'
 	touch $@
 
 install: $(INSTALLED)
+
+## Re-make the lock files from pyproject.toml (uv, from PyPI; one file for every Python and
+## platform the project allows, markers where they differ), keeping the versions already locked
+## where pyproject.toml still allows them; `make lock UPGRADE=1` takes the newest allowed instead. The runtime lock is cut from the dev lock, so the two agree.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --quiet
+lock: $(DEV_INSTALLED)
+	$(UV_COMPILE) --extra dev $(if $(UPGRADE),--upgrade) -o $(DEV_LOCK)
+	$(UV_COMPILE) -c $(DEV_LOCK) -o $(LOCK)
 
 dev: $(DEV_INSTALLED) system-deps
 
@@ -84,7 +102,7 @@ format: $(DEV_INSTALLED)
 	$(BIN)/ruff check --fix app tests
 
 bench: dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.scale --size both --db both
 
 vendor:
 	scripts/vendor_static.sh
@@ -97,7 +115,9 @@ clean:
 ## The assurance checks of issue 19 (README "Security: the assurance suite"), ending with a table
 ## of each check, what it tried and its result: malware scanning with a real clamd, generative
 ## API testing (HARDENING_EXAMPLES per operation and role, 100 by default), the concurrency drill
-## (8 writers x HARDENING_DRILL_TRANSACTIONS), the browser attack crawl (every page reached), bandit, pip-audit
+## (8 writers x HARDENING_DRILL_TRANSACTIONS), the crash and fault drills (kill -9 during 20 uploads
+## of 1-150 MB capped at 1 GB in all, edits, a submission and a reminder run; a full disk; a dropped
+## database connection), the browser attack crawl (every page reached), bandit, pip-audit
 ## (skipped, with the reason, where its advisory database cannot be reached) and the SBOM.
 ## Reports go to var/hardening/. Installs what it needs first, Debian packages included.
 HARDENING_EXAMPLES ?= 100

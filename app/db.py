@@ -119,6 +119,32 @@ def is_busy(error: BaseException) -> bool:
     return getattr(original, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
 
 
+# What SQLite says when the database cannot be written at all (its disk is full or went
+# read-only, or the file is gone): no wait helps, but nothing was saved and the next request,
+# once the fault is mended, works.
+_SQLITE_UNAVAILABLE = (
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "disk i/o error",
+    "unable to open database file",
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when the database went away under a statement: the connection dropped (PostgreSQL
+    restarted, the backend terminated, the network cut: SQLAlchemy invalidates the connection, so
+    the pool makes a new one) or SQLite's file cannot be written (disk full, read-only). The
+    transaction is lost, not half-written; the request answers 503 "try again"."""
+    if getattr(error, "connection_invalidated", False):
+        return True
+    original = getattr(error, "orig", error)
+    if isinstance(original, sqlite3.OperationalError):
+        return any(text in str(original).lower() for text in _SQLITE_UNAVAILABLE)
+    state = getattr(original, "sqlstate", None) or ""
+    # 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now
+    return state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any, busy_seconds: float) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
     cursor = dbapi_connection.cursor()

@@ -56,7 +56,15 @@ from app.adapters.storage import EvidenceStore, make_store
 from app.config import Settings
 from app.db import make_engine, session_scope
 from app.domain.catalogue import Library
-from app.services import downloads, events, evidence_integrity, reminders, scanning, statement_files
+from app.services import (
+    catalogue_imports,
+    downloads,
+    events,
+    evidence_integrity,
+    reminders,
+    scanning,
+    statement_files,
+)
 
 log = logging.getLogger("attest.jobs")
 SWEEP_MINUTES = 15
@@ -151,7 +159,9 @@ class Jobs:
 
     @property
     def library(self) -> Library:
-        return cached_library(str(Path(self.settings.controls_dir).resolve()))
+        files = cached_library(str(Path(self.settings.controls_dir).resolve()))
+        with session_scope(self.engine, read_only=True) as session:  # plus imported catalogues
+            return catalogue_imports.library(session, files)
 
     def _make_download(self, download_id: str, queued_at: float | None = None) -> str:
         return downloads.make(

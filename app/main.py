@@ -16,6 +16,7 @@ from app.adapters.mail import make_mailer
 from app.adapters.storage import make_store
 from app.adapters.tracing import make_tracing
 from app.api import assessment as assessment_api
+from app.api import catalogue_imports as catalogue_imports_api
 from app.api import catalogues as catalogues_api
 from app.api import certificates as certificates_api
 from app.api import documents as documents_api
@@ -28,6 +29,7 @@ from app.api import notifications as notifications_api
 from app.api import plan as plan_api
 from app.api import reviews as reviews_api
 from app.api import variations as variations_api
+from app.api.links import install_links
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.http.auth import csrf_guard, require_principal
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports_api.router)
     app.include_router(downloads_api.router)
     app.include_router(imports_api.router)
+    app.include_router(catalogue_imports_api.router)  # POST /api/catalogues/import (OSCAL)
     app.include_router(documents_pages.router)  # documents: the plan PDF, carry forward
     app.include_router(documents_api.router)  # documents: the plan PDF, OSCAL, carry forward
     app.include_router(certificates.router)
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(certificates_api.router)
     app.include_router(notifications_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_links(app)  # OpenAPI links (create -> read -> update), for clients and the stateful tests
 
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_kb=settings.max_body_kb)

@@ -3,11 +3,13 @@ the advisor's home page, the portfolio (first page, by supplier and by readiness
 engagements page and API and the review queue, with 50 and with 400 engagements (half of them
 with one supplier, the rest each with its own), built straight into the tables.
 
-`python -m bench.portfolio` alone, or as part of `make bench`. Figures, not tests."""
+`python -m bench.portfolio` alone, or as part of `make bench`; `python -m bench.portfolio 400 2000`
+for other sizes (each a number of engagements, ascending). Figures, not tests."""
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 
 from fastapi.testclient import TestClient
@@ -29,7 +31,7 @@ SIZES = (50, 400)
 RUNS = 15
 
 
-def main() -> None:
+def main(sizes: tuple[int, ...] = SIZES) -> None:
     app = fresh_app("attest-bench-portfolio-")
     engine = app.state.engine
     buyer, supplier = make_org(engine, "buyer"), make_org(engine, "supplier")
@@ -39,7 +41,7 @@ def main() -> None:
     built = 0
     with TestClient(app) as client:
         sign_in(app, client, advisor)
-        for size in SIZES:
+        for size in sizes:
             grow(engine, buyer, supplier, size - built, advisor.user.id)
             built = size
             print(f"{size} engagements (SQLite, in process)")
@@ -61,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(int(a) for a in sys.argv[1:]) or SIZES)

@@ -12,12 +12,15 @@ from starlette.responses import Response
 
 from app import clock
 from app.api.bodies import Out
+from app.api.downloads import ACCEPTED, accepted
 from app.api.schema import ApiRoute, ErrorBody
 from app.http import auth
 from app.http.deps import LibraryDep, SessionDep
-from app.http.documents import oscal_json, plan_pdf
+from app.http.documents import oscal_json, plan_pdf, plan_word
+from app.http.exports import queue_download, wants_async
 from app.http.loaders import EngagementToManagePlan, EngagementToView
 from app.services import carry_forward
+from app.services.downloads import PLAN, Wanted
 
 router = APIRouter(
     prefix="/api",
@@ -85,6 +88,7 @@ class AnnualReviewOut(Out):
     responses={
         200: {"description": "The plan as a tagged PDF", "content": {"application/pdf": {}}},
         **NOT_FOUND,
+        **ACCEPTED,
     },
 )
 def plan_document(
@@ -98,8 +102,39 @@ def plan_document(
     latest submission's SHA-256 or "draft" with the live hash), roles, readiness, responses by
     catalogue, risk register with heat maps, Required Changes Register, incident process and the
     evidence index with SHA-256. Tagged PDF/UA-1, marked on every page. Audited as
-    `engagement_exported`."""
+    `engagement_exported`. With `Prefer: respond-async`: `202` and the download to fetch later."""
+    if wants_async(request):
+        return accepted(request, queue_download(request, db, caller, Wanted(PLAN, "pdf", engagement.id)))
     return plan_pdf(request, db, library, caller, engagement)
+
+
+@router.get(
+    "/engagements/{engagement_id}/plan.docx",
+    name="api:plan-docx",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The plan as a Word document (DOCX)",
+            "content": {"application/vnd.openxmlformats-officedocument.wordprocessingml.document": {}},
+        },
+        **NOT_FOUND,
+        **ACCEPTED,
+    },
+)
+def plan_word_document(
+    request: Request,
+    engagement: EngagementToView,
+    db: SessionDep,
+    library: LibraryDep,
+    caller: auth.CurrentCaller,
+) -> Response:
+    """The same plan as `plan.pdf`, from the same content, as a Word document: Word heading
+    styles for every part, header rows on every table, the readiness figures and heat maps as
+    tables, the marking in the header and footer. Audited as `engagement_exported` (format docx).
+    With `Prefer: respond-async`: `202` and the download to fetch later."""
+    if wants_async(request):
+        return accepted(request, queue_download(request, db, caller, Wanted(PLAN, "docx", engagement.id)))
+    return plan_word(request, db, library, caller, engagement)
 
 
 OSCAL_KINDS = Literal["ssp", "assessment-results", "poam", "profile"]

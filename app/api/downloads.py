@@ -34,7 +34,7 @@ NOT_YOURS: dict[int | str, dict[str, Any]] = {
 
 
 State = Literal["queued", "running", "ready", "failed", "expired"]
-Kind = Literal["engagement", "register", "soa", "engagement_bundle", "submission_bundle", "import"]
+Kind = Literal["engagement", "register", "soa", "engagement_bundle", "submission_bundle", "plan", "import"]
 
 
 class DownloadOut(BaseModel):
@@ -43,7 +43,7 @@ class DownloadOut(BaseModel):
     title: str
     kind: Kind = Field(
         description="what it is: an engagement export, a register, a Statement of Applicability, a bundle, "
-        "or an answers import (its file is the import's report)"
+        "the whole Security Management Plan (PDF or Word), or an answers import (its file is the import's report)"
     )
     params: dict[str, str] = Field(description="the format, and the register or submission it is of")
     engagement_id: str | None

@@ -1,14 +1,26 @@
-"""`attest serve`: check the configuration, clean up after a crash, then serve HTTP."""
+"""`attest serve`: check the configuration, clean up after a crash, then serve HTTP.
+
+With `--workers` above 1 the supervisor loads what every worker only reads (every module the app
+imports, the catalogue library, the page templates compiled), freezes it out of the garbage
+collector's reach, then forks the workers, so they share those pages copy-on-write instead of
+each loading its own copy (uvicorn's supervisor spawns fresh interpreters: see `fork_workers`)."""
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
+import signal
+import socket
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app import __version__
+from app.adapters.catalogue_files import cached_library
 from app.adapters.logs import uvicorn_log_config
 from app.adapters.storage import make_store
 from app.cli.common import fail, settings_or_fail
@@ -16,6 +28,9 @@ from app.config import Settings
 from app.db import make_engine, session_scope
 from app.services import evidence_integrity as integrity
 from app.services.health import check_catalogues, check_database, check_writable_dir, prepare_sqlite_folder
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def startup_problems(settings: Settings) -> list[str]:
@@ -67,6 +82,61 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def preload(settings: Settings) -> None:
+    """Load, once, in the supervisor, what the workers read and never change, then move every
+    object alive into the collector's permanent generation (`gc.freeze`): a worker's collections
+    then never walk, and so never write to, the pages it shares with the supervisor.
+
+    Nothing loaded here holds a connection, an open file or a thread: each worker builds its app
+    after the fork (`app.main:create_app`, uvicorn's factory), and with it its own database
+    engine and pool; the engines `startup_problems` and `startup_cleanup` used are disposed."""
+    import app.main  # noqa: F401  (every module the app imports: most of a worker's memory)
+    from app.web.templating import templates
+
+    cached_library(str(Path(settings.controls_dir).resolve()))  # the key app.main.configure uses
+    for name in templates.env.list_templates(extensions=["html"]):
+        if not name.startswith("emails/"):  # mail has its own environment (app.adapters.mail)
+            templates.env.get_template(name)  # compiled now, kept in the environment's cache
+    gc.collect()
+    gc.freeze()
+
+
+FORK = multiprocessing.get_context("fork")
+
+
+def _forked_worker(config: uvicorn.Config, target: Callable[..., None], sockets: list[socket.socket]) -> None:
+    """A forked worker's first step: the signal handlers it inherited queue signals for the
+    supervisor's loop, which does not run here, so put back those a fresh interpreter has (the
+    server installs its own for SIGINT and SIGTERM while it serves), then run as uvicorn runs a
+    spawned worker. Standard input is not reopened: multiprocessing points it at /dev/null."""
+    from uvicorn._subprocess import subprocess_started
+    from uvicorn.supervisors.multiprocess import SIGNALS
+
+    for number in SIGNALS:
+        signal.signal(number, signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL)
+    subprocess_started(config=config, target=target, sockets=sockets, stdin_fileno=None)
+
+
+def forked_subprocess(
+    config: uvicorn.Config, target: Callable[..., None], sockets: list[socket.socket]
+) -> BaseProcess:
+    """uvicorn's `get_subprocess`, forking instead of spawning."""
+    return FORK.Process(target=_forked_worker, args=(config, target, sockets))
+
+
+def fork_workers() -> None:
+    """Make uvicorn's own supervisor (`uvicorn.supervisors.Multiprocess`: graceful SIGTERM and
+    SIGINT, SIGHUP restart, SIGTTIN/SIGTTOU, a dead or hung worker replaced) fork its workers.
+    It builds each worker through one module-level function, `get_subprocess`, which spawns; this
+    process only ever supervises, so that name is pointed at `forked_subprocess` here. Refuses to
+    start if uvicorn no longer has that function rather than silently loading a copy per worker."""
+    from uvicorn.supervisors import multiprocess
+
+    if not callable(getattr(multiprocess, "get_subprocess", None)):
+        raise RuntimeError("uvicorn.supervisors.multiprocess.get_subprocess is gone: cannot fork workers")
+    multiprocess.get_subprocess = forked_subprocess  # type: ignore[attr-defined,assignment]
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -86,6 +156,9 @@ def serve(
     for line in startup_cleanup(settings):
         typer.echo(line, err=True)
     workers = workers or cores()
+    if workers > 1:
+        preload(settings)
+        fork_workers()
     typer.echo(f"Attest {__version__} on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})")
     uvicorn.run(
         "app.main:create_app",

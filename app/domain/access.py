@@ -42,6 +42,7 @@ class Action(StrEnum):
     VIEW_AUDIT = "view_audit"
     REVIEW_QUEUE = "review_queue"
     MANAGE_CLOSURES = "manage_closures"
+    IMPORT_CATALOGUE = "import_catalogue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,8 @@ GLOBAL_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.VIEW_AUDIT: frozenset({Role.ADMINISTRATOR, Role.BUYER_ADVISOR}),
     Action.REVIEW_QUEUE: frozenset({Role.BUYER_ADVISOR}),
     Action.MANAGE_CLOSURES: frozenset({Role.BUYER_ADVISOR}),
+    # a buyer adds its own policy as a catalogue (issue 17 item 6); administrators manage catalogues
+    Action.IMPORT_CATALOGUE: frozenset({Role.ADMINISTRATOR, Role.BUYER_ADVISOR}),
 }
 
 

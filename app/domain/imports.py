@@ -58,22 +58,42 @@ UNANSWERED = {"", "unanswered", "notanswered", "blank", "-"}
 _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What one kind of import reads (answers, risks, register entries): its fields, their
+    labels, the headings each is known by, and the fields a sheet must have."""
+
+    kind: str
+    fields: tuple[str, ...]
+    labels: Mapping[str, str]
+    synonyms: Mapping[str, tuple[str, ...]]
+    required: tuple[str, ...]
+
+
+ANSWERS = Layout("answers", FIELDS, FIELD_LABELS, SYNONYMS, ("control_id", "status"))
+
+
 def key(text: str) -> str:
     """A heading or word without case, spaces or punctuation."""
     return "".join(c for c in text.casefold() if c.isalnum())
 
 
-def headings_key(headers: Sequence[str]) -> str:
+def headings_key(headers: Sequence[str], kind: str = "answers") -> str:
     """A sheet's layout, for remembering column choices: the SHA-256 of its set of headings,
-    each without case, spaces or punctuation, sorted (so the order of the columns does not count)."""
+    each without case, spaces or punctuation, sorted (so the order of the columns does not count);
+    for an import of another kind than answers, the kind's name comes first, so the choices for a
+    risk register never answer for an answer sheet with the same headings."""
     names = sorted({key(h) for h in headers if key(h)})
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+    prefix = [] if kind == "answers" else [f"kind:{kind}"]
+    return hashlib.sha256("\n".join(prefix + names).encode()).hexdigest()
 
 
-def keeps(mapping: Mapping[str, str], headers: Sequence[str]) -> dict[str, str]:
+def keeps(
+    mapping: Mapping[str, str], headers: Sequence[str], fields: Sequence[str] = FIELDS
+) -> dict[str, str]:
     """The column choices that still name a heading of this sheet, for known fields only."""
     present = {key(h) for h in headers}
-    return {name: heading for name, heading in mapping.items() if name in FIELDS and key(heading) in present}
+    return {name: heading for name, heading in mapping.items() if name in fields and key(heading) in present}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +102,30 @@ class Columns:
     problems: dict[str, str] = field(default_factory=dict)  # field -> message
 
 
-def map_headers(headers: Sequence[str], explicit: Mapping[str, str] | None = None) -> Columns:
-    """Which column holds which field. The control id and the status are required."""
+def map_headers(
+    headers: Sequence[str], explicit: Mapping[str, str] | None = None, layout: Layout | None = None
+) -> Columns:
+    """Which column holds which field. For answers the control id and the status are required;
+    for another `layout`, its required fields."""
+    layout = layout or ANSWERS
     by_key = {key(h): i for i, h in reversed(list(enumerate(headers))) if key(h)}
     index: dict[str, int] = {}
     problems: dict[str, str] = {}
     for name, heading in (explicit or {}).items():
-        if name not in FIELDS or not heading:
+        if name not in layout.fields or not heading:
             continue
         if key(heading) not in by_key:
             problems[name] = f"There is no column headed “{heading}” in this sheet."
         else:
             index[name] = by_key[key(heading)]
-    for name in FIELDS:
+    for name in layout.fields:
         if name not in index and name not in problems:
-            found = next((by_key[s] for s in SYNONYMS[name] if s in by_key), None)
+            found = next((by_key[s] for s in layout.synonyms[name] if s in by_key), None)
             if found is not None and found not in index.values():
                 index[name] = found
-    for name in ("control_id", "status"):
+    for name in layout.required:
         if name not in index and name not in problems:
-            problems[name] = f"No column is the {FIELD_LABELS[name].lower()}: choose which one it is."
+            problems[name] = f"No column is the {layout.labels[name].lower()}: choose which one it is."
     return Columns(index, problems)
 
 

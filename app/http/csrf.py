@@ -36,8 +36,12 @@ STREAMED_UPLOADS = frozenset(
         "certificates:update",
         "imports:check",
         "imports:apply",
+        "imports:plan-check",
+        "imports:plan-apply",
         "api:upload-evidence",
         "api:evidence-new-version",
+        "catalogues:import",
+        "api:catalogues-import",
     }
 )
 FAILED = "This form has expired or came from another site. Reload the page and try again."

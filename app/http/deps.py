@@ -14,6 +14,7 @@ from app.adapters.mail import Mailer
 from app.config import Settings
 from app.db import session_scope, takes_write_lock
 from app.domain.catalogue import Library
+from app.services import catalogue_imports
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -57,9 +58,11 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_library(request: Request) -> Library:
-    library: Library = request.app.state.library
-    return library
+def get_library(request: Request, db: Annotated[Session, Depends(get_session)]) -> Library:
+    """The catalogue files plus the catalogues imported from OSCAL (one small query: imports
+    live in the database so every worker serves the same list; app.services.catalogue_imports)."""
+    files: Library = request.app.state.library
+    return catalogue_imports.library(db, files)
 
 
 def get_mailer(request: Request) -> Mailer:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import clock
-from app.adapters import documents
+from app.adapters import documents, plan_docx
 from app.domain.catalogue import Library
 from app.http.deps import writer
 from app.models import Engagement
@@ -31,6 +31,23 @@ def plan_pdf(
     return Response(
         pdf,
         media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+def plan_word(
+    request: Request, db: Session, library: Library, caller: Caller, engagement: Engagement
+) -> Response:
+    """The Security Management Plan as a Word document: the PDF's content, another renderer."""
+    with writer(request, db) as audited:
+        context = plan_document.download_plan(
+            audited, library, engagement, caller, today=clock.today(), fmt="docx"
+        )
+        name = plan_document.filename(engagement, context["version"], "docx")
+    content = plan_docx.plan_docx(context)
+    return Response(
+        content,
+        media_type=plan_docx.MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
 

@@ -8,6 +8,7 @@ app.web. No stack trace ever reaches a user.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -25,7 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db import is_busy
+from app.db import is_busy, is_unavailable
 from app.domain.errors import (
     AttestError,
     Conflict,
@@ -63,6 +64,8 @@ CODE_BY_STATUS = {
     422: "invalid",
     429: "too_many_requests",
     500: "internal_error",
+    503: "unavailable",
+    507: "storage_full",
 }
 
 
@@ -178,8 +181,22 @@ BUSY_RETRY_SECONDS = 2
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    """A write that waited longer than the busy timeout for another's lock: 503 and "try
-    again", nothing saved (its transaction rolled back); any other database error is a 500."""
+    """A write that waited longer than the busy timeout for another's lock, or a database that
+    went away under the request (`is_unavailable`): 503 and "try again", nothing saved (the
+    transaction rolled back or died with its connection); any other database error is a 500."""
+    if is_unavailable(exc):
+        log.error(
+            "database unavailable (request %s): %s",
+            getattr(request.state, "request_id", ""),
+            str(getattr(exc, "orig", exc)).strip()[:300],
+        )
+        return error_response(
+            request,
+            503,
+            "Attest lost its connection to the database, so nothing was saved. "
+            "Try again in a moment; if this goes on, tell your administrator.",
+            headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+        )
     if not is_busy(exc):
         return await _unexpected_error(request, exc)
     log.warning("database busy (request %s)", getattr(request.state, "request_id", ""))
@@ -190,6 +207,24 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         "try again in a moment.",
         code="busy",
         headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+    )
+
+
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    """The disk (or quota, or file size limit) ran out while a file was being stored: 507 and
+    what to do; the upload's temporary file is already gone and no row was written. Any other
+    OSError is unexpected (500)."""
+    if not isinstance(exc, OSError) or exc.errno not in NO_SPACE:
+        return await _unexpected_error(request, exc)
+    log.error("no space to store an upload (request %s): %s", getattr(request.state, "request_id", ""), exc)
+    return error_response(
+        request,
+        507,
+        "There is no space left to store this file, so nothing was stored. "
+        "Tell your administrator; send it again once space has been freed.",
     )
 
 
@@ -208,6 +243,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(OSError, _storage_error)
 
 
 class UnhandledErrorMiddleware:

@@ -14,19 +14,16 @@ from collections.abc import Mapping
 
 from anyio import to_thread
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from app.adapters.storage import TooLarge
 from app.domain import imports as rules
 from app.domain.catalogue import Library
-from app.domain.errors import InvalidInput, PayloadTooLarge
+from app.domain.errors import InvalidInput
 from app.http.deps import writer
 from app.http.exports import queue_job
-from app.http.uploads import MULTIPART_OVERHEAD, Pace, ParsedForm, read_multipart, store_of
+from app.http.uploads import ParsedForm, receive_small_file, store_of
 from app.models import Download, Engagement
-from app.services import downloads, imports
-from app.services import evidence as evidence_service
+from app.services import downloads, imports, plan_imports
 from app.services.caller import Caller
 
 MAX_IMPORT_MB = 10
@@ -34,56 +31,30 @@ TOO_LARGE = f"The file is larger than {MAX_IMPORT_MB} MB: import at most 5,000 a
 NO_DRAFT = "There is no checked file to import: choose the file and check it again."
 
 
-class _Buffer:
-    """A sink that keeps the file part in memory, refusing more than `limit` bytes."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.data = bytearray()
-
-    def write(self, chunk: bytes) -> None:
-        if len(self.data) + len(chunk) > self.limit:
-            raise TooLarge(self.limit)
-        self.data += chunk
-
-
 async def receive_sheet(request: Request, db: Session) -> tuple[ParsedForm, bytes | None]:
     """The form's fields and the `file` part's bytes (None when no file was chosen)."""
-    limit = MAX_IMPORT_MB * 1024 * 1024
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise PayloadTooLarge(TOO_LARGE)
-    await run_in_threadpool(evidence_service.release, db)
-    buffers: list[_Buffer] = []
-
-    def open_sink(_filename: str) -> _Buffer:
-        buffers.append(_Buffer(limit))
-        return buffers[-1]
-
-    try:
-        form = await read_multipart(request, open_sink, pace=Pace.of(request.app.state.settings))
-    except TooLarge:
-        raise PayloadTooLarge(TOO_LARGE) from None
-    if not buffers or not form.file_name:  # browsers send an empty part when no file was chosen
-        return form, None
-    return form, bytes(buffers[0].data)
+    return await receive_small_file(request, db, limit=MAX_IMPORT_MB * 1024 * 1024, too_large=TOO_LARGE)
 
 
-def mapping_of(form: ParsedForm) -> dict[str, str]:
+def mapping_of(form: ParsedForm, layout: rules.Layout = rules.ANSWERS) -> dict[str, str]:
     """The person's column choices: field -> heading (`column_status=Compliance`)."""
-    return {name: value for name in rules.FIELDS if (value := form.first(f"column_{name}").strip())}
+    return {name: value for name in layout.fields if (value := form.first(f"column_{name}").strip())}
 
 
-def draft_name(engagement: Engagement, caller: Caller) -> str:
-    return f"import-drafts/{engagement.id}.{caller.actor.user_id}"
+def draft_name(engagement: Engagement, caller: Caller, kind: str = "answers") -> str:
+    """The caller's one draft per engagement and kind (answers keep their name of before)."""
+    suffix = "" if kind == "answers" else f".{kind}"
+    return f"import-drafts/{engagement.id}.{caller.actor.user_id}{suffix}"
 
 
-def draft_of(request: Request, engagement: Engagement, caller: Caller, data: bytes | None) -> bytes:
+def draft_of(
+    request: Request, engagement: Engagement, caller: Caller, data: bytes | None, kind: str = "answers"
+) -> bytes:
     """`data`, or (no file sent) the caller's import draft for the engagement."""
     if data is not None:
         return data
     try:
-        return store_of(request).get_bytes(draft_name(engagement, caller))
+        return store_of(request).get_bytes(draft_name(engagement, caller, kind))
     except FileNotFoundError:
         raise InvalidInput(NO_DRAFT, details={"file": "no_draft"}) from None
 
@@ -98,18 +69,23 @@ def dry_run(
     mapping: Mapping[str, str],
     *,
     from_draft: bool = False,
+    kind: str = "answers",
 ) -> imports.Plan:
     """What importing `data` (or, `from_draft`, the draft) would change, row by row; a file sent
     is kept as the caller's draft. Writes nothing else."""
     if data is None and not from_draft:
         raise InvalidInput("Choose a file to import.", details={"file": "missing"})
-    sheet = draft_of(request, engagement, caller, data)
-    result = imports.plan(db, library, engagement, sheet, mapping)
+    sheet = draft_of(request, engagement, caller, data, kind)
+    if kind == "answers":
+        result = imports.plan(db, library, engagement, sheet, mapping)
+    else:
+        result = plan_imports.plan(db, library, engagement, sheet, mapping, kind)
     db.rollback()  # a read: hold no lock while the draft is stored
     if data is not None:
-        store_of(request).put_bytes(draft_name(engagement, caller), data)
+        store_of(request).put_bytes(draft_name(engagement, caller, kind), data)
     if mapping and not result.mapping_problems:  # the person's choices found every column
-        imports.remember_mapping(db, engagement, caller, result)
+        layout = rules.ANSWERS if kind == "answers" else plan_imports.layout_of(kind)
+        imports.remember_mapping(db, engagement, caller, result, layout)
         db.commit()
     return result
 
@@ -124,6 +100,7 @@ def import_now(
     mapping: Mapping[str, str],
     *,
     expected_sha256: str = "",
+    kind: str = "answers",
 ) -> imports.Plan | Download:
     """Import `data`, or (no file sent) the caller's checked draft if its SHA-256 is
     `expected_sha256`; all of it or nothing, committed here. More than BACKGROUND_ROWS rows
@@ -131,12 +108,48 @@ def import_now(
     is returned)."""
     if data is None and not expected_sha256:
         raise InvalidInput("Choose a file to import.", details={"file": "missing"})
+    if kind != "answers":
+        return import_plan_rows(
+            request,
+            db,
+            library,
+            caller,
+            engagement,
+            data,
+            mapping,
+            expected_sha256=expected_sha256,
+            kind=kind,
+        )
     sheet = draft_of(request, engagement, caller, data)
     checked = imports.plan(db, library, engagement, sheet, mapping)
     imports.refuse(checked, expected_sha256)  # errors answer at once, in the worker's words
     if len(checked.rows) > imports.BACKGROUND_ROWS:
         return queue_import(request, db, caller, engagement, checked, sheet)
     result = imports.apply(db, library, engagement, caller, sheet, mapping, expected_sha256=expected_sha256)
+    db.commit()
+    return result
+
+
+def import_plan_rows(
+    request: Request,
+    db: Session,
+    library: Library,
+    caller: Caller,
+    engagement: Engagement,
+    data: bytes | None,
+    mapping: Mapping[str, str],
+    *,
+    expected_sha256: str,
+    kind: str,
+) -> imports.Plan:
+    """Risks or register entries (at most MAX_ROWS, a register rather than a catalogue): imported
+    in the request, all or nothing, committed here; the person's column choices kept."""
+    sheet = draft_of(request, engagement, caller, data, kind)
+    result = plan_imports.apply(
+        db, library, engagement, caller, sheet, mapping, kind, expected_sha256=expected_sha256
+    )
+    if mapping:
+        imports.remember_mapping(db, engagement, caller, result, plan_imports.layout_of(kind))
     db.commit()
     return result
 
@@ -165,18 +178,23 @@ async def run_import(
     engagement: Engagement,
     *,
     dry_run_only: bool,
+    kind: str = "answers",
 ) -> imports.Plan | Download:
-    """Receive the file and check or import it; database work runs in the thread pool. A dry run
-    always gives the plan; an import gives it too, or the download row of a queued big import."""
+    """Receive the file and check or import it (`kind`: answers, risks or register); database
+    work runs in the thread pool. A dry run always gives the plan; an import gives it too, or
+    the download row of a queued big import of answers."""
+    layout = rules.ANSWERS if kind == "answers" else plan_imports.layout_of(kind)
     form, data = await receive_sheet(request, db)
-    mapping = mapping_of(form)
+    mapping = mapping_of(form, layout)
     expected = form.first("sha256").strip()
     if dry_run_only:
         return await to_thread.run_sync(
             lambda: dry_run(
-                request, db, library, caller, engagement, data, mapping, from_draft=bool(expected)
+                request, db, library, caller, engagement, data, mapping, from_draft=bool(expected), kind=kind
             )
         )
     return await to_thread.run_sync(
-        lambda: import_now(request, db, library, caller, engagement, data, mapping, expected_sha256=expected)
+        lambda: import_now(
+            request, db, library, caller, engagement, data, mapping, expected_sha256=expected, kind=kind
+        )
     )

@@ -454,3 +454,42 @@ def download_evidence(
             scanning_on=scanning.scanning_on(request.app.state.settings),
         )
     return file_response(store_of(request), row, inline=inline)
+
+
+class _MemorySink:
+    """A sink that keeps a file part in memory, refusing more than `limit` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> None:
+        if len(self.data) + len(chunk) > self.limit:
+            raise TooLarge(self.limit)
+        self.data += chunk
+
+
+async def receive_small_file(
+    request: Request, db: Session, *, limit: int, too_large: str, into: ParsedForm | None = None
+) -> tuple[ParsedForm, bytes | None]:
+    """A multipart form whose one file (an import: a sheet, an OSCAL document) is small enough
+    to hold in memory: its fields (into `into` when given) and the file's bytes, None when no
+    file was chosen. Over `limit` bytes, declared or sent, is 413 with `too_large`; the request's
+    database connection is released while the body arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise PayloadTooLarge(too_large)
+    await run_in_threadpool(evidence_service.release, db)
+    sinks: list[_MemorySink] = []
+
+    def open_sink(_filename: str) -> _MemorySink:
+        sinks.append(_MemorySink(limit))
+        return sinks[-1]
+
+    try:
+        form = await read_multipart(request, open_sink, pace=Pace.of(request.app.state.settings), into=into)
+    except TooLarge:
+        raise PayloadTooLarge(too_large) from None
+    if not sinks or not form.file_name:  # browsers send an empty part when no file was chosen
+        return form, None
+    return form, bytes(sinks[0].data)

@@ -276,6 +276,9 @@ class ResponseChange(SQLModel, table=True):
     """History: every change to a response, who made it, when, and the values before and after."""
 
     __tablename__ = "response_change"
+    # The control page reads one control's latest history rows: without this, every row of every
+    # engagement was scanned (migration 0018).
+    __table_args__ = (Index("ix_response_change_engagement_control", "engagement_id", "control_id", "id"),)
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     engagement_id: str = Field(foreign_key="engagement.id", max_length=32)

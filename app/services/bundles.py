@@ -173,7 +173,7 @@ def zip_chunks(store: EvidenceStore, bundle: Bundle) -> Iterator[bytes]:
             yield sink.take()
         for entry in bundle.entries:
             info = zipfile.ZipInfo(entry.file)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED if _compressed(entry.file) else zipfile.ZIP_DEFLATED
             info.file_size = entry.size  # lets zipfile choose ZIP64 for files over 2 GiB
             with archive.open(info, mode="w") as out:
                 for chunk in _chunks(store, entry.sha256):
@@ -185,6 +185,39 @@ def zip_chunks(store: EvidenceStore, bundle: Bundle) -> Iterator[bytes]:
             archive.writestr(name, body)
             yield sink.take()
     yield sink.take()
+
+
+# Formats that are compressed already (deflating them again costs the CPU and saves nothing):
+# stored as they are. Everything else (text, CSV, logs, XML, ...) is deflated.
+ALREADY_COMPRESSED = frozenset(
+    [
+        ".pdf",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".webp",
+        ".zip",
+        ".gz",
+        ".tgz",
+        ".bz2",
+        ".xz",
+        ".7z",
+        ".docx",
+        ".xlsx",
+        ".pptx",
+        ".odt",
+        ".ods",
+        ".odp",
+        ".mp4",
+        ".mov",
+    ]
+)
+
+
+def _compressed(name: str) -> bool:
+    dot = name.rfind(".")
+    return dot >= 0 and name[dot:].lower() in ALREADY_COMPRESSED
 
 
 def _chunks(store: EvidenceStore, key: str) -> Iterable[bytes]:

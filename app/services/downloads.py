@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app import clock
-from app.adapters import documents, named_files
+from app.adapters import documents, named_files, plan_docx
 from app.adapters.spreadsheets import XLSX_TYPE, Sheet, csv_text, xlsx_bytes
 from app.adapters.storage import EvidenceStore
 from app.db import session_scope
@@ -41,7 +41,7 @@ from app.domain.audit import AuditAction
 from app.domain.catalogue import Library
 from app.domain.errors import AttestError, Conflict, Denied, NotFound, Refused
 from app.models import Download, Engagement, Submission, User, utcnow
-from app.services import approvals, audit, bundles, exports, imports, statement_files
+from app.services import approvals, audit, bundles, exports, imports, plan_document, statement_files
 from app.services.caller import Caller
 from app.services.engagements import catalogue_ids, organisation_names, parties
 from app.services.statement import download_statement
@@ -63,6 +63,7 @@ ENGAGEMENT, REGISTER, SOA, ENGAGEMENT_BUNDLE, SUBMISSION_BUNDLE = (
     "engagement_bundle",
     "submission_bundle",
 )
+PLAN = "plan"  # the whole Security Management Plan (PDF or Word), as the plan page's links make it
 IMPORT = "import"  # an answers import too big for the request (app.services.imports.BACKGROUND_ROWS)
 IMPORT_FOLDER = "import-jobs/"  # the checked file, kept until its job has run
 FORMATS = {
@@ -72,6 +73,7 @@ FORMATS = {
     SOA: ("xlsx", "csv", "pdf"),
     ENGAGEMENT_BUNDLE: ("zip",),
     SUBMISSION_BUNDLE: ("zip",),
+    PLAN: ("pdf", "docx"),
 }
 REGISTER_TITLES = {
     "portfolio": "Certificate portfolio",
@@ -83,6 +85,7 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "pdf": "application/pdf",
     "zip": "application/zip",
+    "docx": plan_docx.MEDIA_TYPE,
 }
 MISSING_FILE = (
     "A file the bundle needs is missing from the evidence store. An administrator can check the "
@@ -136,6 +139,8 @@ def _title(session: Session, wanted: Wanted) -> str:
         return f"{reference}: engagement {'workbook' if wanted.fmt == 'xlsx' else 'answers'} ({fmt})"
     if wanted.kind == SOA:
         return f"{reference}: Statement of Applicability ({fmt})"
+    if wanted.kind == PLAN:
+        return f"{reference}: Security Management Plan ({fmt})"
     if wanted.kind == SUBMISSION_BUNDLE:
         submission = session.get(Submission, wanted.submission_id)
         version = f" version {submission.version}" if submission else ""
@@ -485,6 +490,17 @@ def _build(
             progress(30, force=True)
             pdf = documents.pdf_of(documents.soa_html({"book": book, "supplier": supplier, "today": today}))
             return Made(f"{book.filename}.pdf", MEDIA_TYPES["pdf"], [pdf])
+        if row.kind == PLAN:
+            context = plan_document.download_plan(session, library, engagement, caller, today=today, fmt=fmt)
+            name = plan_document.filename(engagement, context["version"], fmt)
+            session.commit()
+            progress(30, force=True)
+            body = (
+                documents.pdf_of(documents.plan_html(context))
+                if fmt == "pdf"
+                else plan_docx.plan_docx(context)
+            )
+            return Made(name, MEDIA_TYPES[fmt], [body])
         statement: statement_files.StatementFile | None = None
         if row.kind == SUBMISSION_BUNDLE:
             submission = session.get(Submission, params.get("submission_id", ""))

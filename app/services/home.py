@@ -26,6 +26,7 @@ from app.services.notifications import DueSoon, due_soon
 from app.services.responses import assigned_to
 
 HOME_LIMIT = 50  # engagements listed on the home page, by reference; the rest are counted
+DUE_LIMIT = 10  # items the "due soon" panel lists until the person asks for all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,12 @@ class HomeView:
     reviews: list[QueueItem] | None = None
     admin: AdminCounts | None = None
     total: int = 0  # how many engagements the person sees (the list shows the first HOME_LIMIT)
+    all_due: bool = False  # list every item due soon, not only the first DUE_LIMIT
+
+    @property
+    def due_shown(self) -> list[DueSoon]:
+        """The "due soon" panel's items: the first DUE_LIMIT, soonest first, or all of them."""
+        return self.due if self.all_due else self.due[:DUE_LIMIT]
 
     @property
     def overdue(self) -> list[DueSoon]:
@@ -160,8 +167,10 @@ def _count(session: Session, model: type[Organisation] | type[User] | type[Engag
     return int(session.exec(select(func.count()).select_from(model)).one())
 
 
-def home_view(session: Session, library: Library, caller: Caller | None, today: date) -> HomeView:
-    """The home page for `caller` (None: signed out)."""
+def home_view(
+    session: Session, library: Library, caller: Caller | None, today: date, *, all_due: bool = False
+) -> HomeView:
+    """The home page for `caller` (None: signed out); `all_due`: every item due soon listed."""
     catalogues = tuple(library.catalogues)
     if caller is None:
         return HomeView(role=None, catalogues=catalogues)
@@ -177,7 +186,13 @@ def home_view(session: Session, library: Library, caller: Caller | None, today: 
     if actor.role is Role.BUYER_ADVISOR:
         reviews = review_queue(session, actor.org_id, today=today)
         return HomeView(
-            actor.role.value, catalogues, engagements=lines, due=due, reviews=reviews, total=len(engagements)
+            actor.role.value,
+            catalogues,
+            engagements=lines,
+            due=due,
+            reviews=reviews,
+            total=len(engagements),
+            all_due=all_due,
         )
     by_id = {e.id: e for e in engagements}
     assigned = [
@@ -195,4 +210,5 @@ def home_view(session: Session, library: Library, caller: Caller | None, today: 
         due=due,
         leads=leads,
         total=len(engagements),
+        all_due=all_due,
     )

@@ -254,36 +254,45 @@ def plan(
     )
 
 
-def remembered_mapping(session: Session, organisation_id: str, headers: list[str]) -> dict[str, str]:
-    """The column choices the organisation last made for a sheet with these headings, if any."""
+def remembered_mapping(
+    session: Session, organisation_id: str, headers: list[str], layout: rules.Layout = rules.ANSWERS
+) -> dict[str, str]:
+    """The column choices the organisation last made for a sheet with these headings (for an
+    import of this kind: answers, risks or register entries), if any."""
     query = select(ImportMapping).where(
         ImportMapping.organisation_id == organisation_id,
-        ImportMapping.headings_key == rules.headings_key(headers),
+        ImportMapping.headings_key == rules.headings_key(headers, layout.kind),
     )
     row = session.exec(query).first()
     if row is None:
         return {}
     stored = json.loads(row.mapping or "{}")
-    return (
-        rules.keeps({str(k): str(v) for k, v in stored.items()}, headers) if isinstance(stored, dict) else {}
-    )
+    if not isinstance(stored, dict):
+        return {}
+    return rules.keeps({str(k): str(v) for k, v in stored.items()}, headers, layout.fields)
 
 
-def remember_mapping(session: Session, engagement: Engagement, caller: Caller, result: Plan) -> None:
+def remember_mapping(
+    session: Session,
+    engagement: Engagement,
+    caller: Caller,
+    result: Plan,
+    layout: rules.Layout = rules.ANSWERS,
+) -> None:
     """Keep the person's column choices for the supplier organisation and this sheet's headings
     (replacing the last ones), once they found every column; in a savepoint, so that a second
     person saving the same layout at the same moment never undoes the caller's work."""
-    chosen = rules.keeps(result.mapping, result.headers)
+    chosen = rules.keeps(result.mapping, result.headers, layout.fields)
     if not chosen or result.mapping_problems:
         return
-    organisation_id, layout = engagement.supplier_org_id, rules.headings_key(result.headers)
+    organisation_id, headings = engagement.supplier_org_id, rules.headings_key(result.headers, layout.kind)
     try:
         with session.begin_nested():
             query = select(ImportMapping).where(
-                ImportMapping.organisation_id == organisation_id, ImportMapping.headings_key == layout
+                ImportMapping.organisation_id == organisation_id, ImportMapping.headings_key == headings
             )
             row = session.exec(query).first() or ImportMapping(
-                organisation_id=organisation_id, headings_key=layout
+                organisation_id=organisation_id, headings_key=headings
             )
             row.mapping = json.dumps(chosen, sort_keys=True)
             row.chosen_by_id, row.chosen_at = caller.actor.user_id, utcnow()

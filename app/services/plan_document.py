@@ -1,5 +1,6 @@
 """The Security Management Plan as one document (issue 17 item 4): the whole plan as the buyer
-reviews it, printed to a tagged PDF (app.adapters.documents).
+reviews it, printed to a tagged PDF (app.adapters.documents) or written as a Word document
+(app.adapters.plan_docx), both from the one content `plan_document` composes.
 
 The parts follow the Schedule 2.4 definitions and paras 3.4, 3.5 and 4.4 as the plan page does:
 a cover (parties, contract, terms and the version: the latest submission's number and SHA-256,
@@ -188,16 +189,24 @@ def plan_document(
     }
 
 
-def filename(engagement: Engagement, version: Version) -> str:
+def filename(engagement: Engagement, version: Version, extension: str = "pdf") -> str:
     reference = "".join(c if c.isalnum() else "-" for c in engagement.reference).strip("-")
-    return f"security-management-plan-{reference}-{'draft' if version.draft else version.sha256[:12]}.pdf"
+    tag = "draft" if version.draft else version.sha256[:12]
+    return f"security-management-plan-{reference}-{tag}.{extension}"
 
 
 def download_plan(
-    session: Session, library: Library, engagement: Engagement, caller: Caller, *, today: date
+    session: Session,
+    library: Library,
+    engagement: Engagement,
+    caller: Caller,
+    *,
+    today: date,
+    fmt: str = "pdf",
 ) -> dict[str, Any]:
     """The plan document's content for a caller who may view the engagement, the download audited
-    as `engagement_exported` (what: security_management_plan, with the version's SHA-256)."""
+    as `engagement_exported` (what: security_management_plan, with the version's SHA-256 and the
+    format: `pdf` or `docx`, two renderers of this one content)."""
     context = plan_document(session, library, engagement, today=today)
     version: Version = context["version"]
     caller.record(
@@ -207,7 +216,7 @@ def download_plan(
         object_id=engagement.id,
         engagement_id=engagement.id,
         details={
-            "format": "pdf",
+            "format": fmt,
             "what": "security_management_plan",
             "version": "draft" if version.draft else version.label.split(",")[0],
             "sha256": version.sha256,

@@ -35,11 +35,11 @@ import os
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -64,11 +64,15 @@ from app.models import (
     ReminderSent,
     Subcontractor,
     User,
+    new_id,
     utcnow,
 )
-from app.services.deadlines import engagement_deadlines
+from app.services.deadlines import Timeline
+from app.services.timelines import timelines
 
 log = logging.getLogger("attest.reminders")
+# Engagements whose due reminders one read computes (each is still written in its own transaction).
+READ_BATCH = 25
 LEASE = timedelta(minutes=15)
 MAX_ATTEMPTS = 5
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a claim older than this belongs to a sender that died mid-send
@@ -91,9 +95,13 @@ WHY = {
 # --- what is dated ----------------------------------------------------------------------------
 
 
-def workflow_deadlines(session: Session, engagement: Engagement, *, today: date) -> list[Deadline]:
-    """The approval workflow's deadlines, as app.services.deadlines computes them."""
-    return engagement_deadlines(session, engagement, today=today)
+def workflow_deadlines(
+    session: Session, engagements: Sequence[Engagement], *, today: date, skipped: list[str]
+) -> dict[str, Timeline]:
+    """The approval workflow's deadlines of many engagements by id, as the pages compute them
+    (app.services.timelines: eight statements whatever their number). One whose deadlines cannot
+    be computed is logged, named in `skipped` and left out."""
+    return timelines(session, engagements, today=today, skipped=skipped)
 
 
 def certificate_items(session: Session, supplier_ids: Iterable[str] | None = None) -> list[rules.Item]:
@@ -168,19 +176,25 @@ def engagement_items(
     One engagement whose items cannot be computed is logged, named in `skipped` and left out,
     so it never stops the reminders (or the pages) of every other engagement and tenant."""
     buyers = {o.id: o.name for o in session.exec(select(Organisation))}
+    engagements = list(engagements)
+    failed: list[str] = []
+    deadlines = workflow_deadlines(session, engagements, today=today, skipped=failed)
     items = []
     for e in engagements:
+        if e.id not in deadlines:  # logged and named in `failed` already
+            continue
         try:
-            items += _items_of(session, e, buyers.get(e.buyer_org_id, "the buyer"), start, end, today)
+            items += _items_of(e, buyers.get(e.buyer_org_id, "the buyer"), start, end, deadlines[e.id])
         except Exception:  # isolate one engagement's failure from the rest
             log.exception("dated items of engagement %s (%s) skipped", e.id, e.reference)
-            if skipped is not None:
-                skipped.append(f"engagement {e.reference} ({e.id})")
+            failed.append(f"engagement {e.reference} ({e.id})")
+    if skipped is not None:
+        skipped += failed
     return items
 
 
 def _items_of(
-    session: Session, e: Engagement, buyer: str, start: date, end: date, today: date
+    e: Engagement, buyer: str, start: date, end: date, deadlines: list[Deadline]
 ) -> list[rules.Item]:
     link = f"/engagements/{e.id}"
     items = [
@@ -195,7 +209,7 @@ def _items_of(
         )
         for day in rules.anniversaries(e.effective_on, start, end)
     ]
-    for deadline in workflow_deadlines(session, e, today=today):
+    for deadline in deadlines:
         items.append(rules.from_deadline(deadline, supplier_org_id=e.supplier_org_id, link=link))
     return items
 
@@ -336,19 +350,26 @@ def plan(engine: Engine, *, as_of: date) -> Sweep | None:
 
 def _recipients_for(session: Session, *, supplier_org_id: str, buyer_org_ids: set[str]) -> Audiences:
     """The audiences of one unit only: the supplier's leads and the named buyers' advisors."""
+    out = _audiences(session, {supplier_org_id}, buyer_org_ids)
+    out.buyers_of[supplier_org_id] = set(buyer_org_ids)
+    return out
+
+
+def _audiences(session: Session, supplier_ids: set[str], buyer_ids: set[str]) -> Audiences:
+    """The suppliers' leads and the buyers' advisors, in one statement."""
     out = Audiences()
-    orgs = {supplier_org_id, *buyer_org_ids}
     query = (
         select(User)
-        .where(col(User.disabled_at).is_(None), col(User.organisation_id).in_(sorted(orgs)))
+        .where(
+            col(User.disabled_at).is_(None), col(User.organisation_id).in_(sorted(supplier_ids | buyer_ids))
+        )
         .order_by(col(User.email))
     )
     for user in session.exec(query):
-        if user.role is Role.SUPPLIER_LEAD and user.organisation_id == supplier_org_id:
+        if user.role is Role.SUPPLIER_LEAD and user.organisation_id in supplier_ids:
             out.leads[user.organisation_id].append(user)
-        elif user.role is Role.BUYER_ADVISOR and user.organisation_id in buyer_org_ids:
+        elif user.role is Role.BUYER_ADVISOR and user.organisation_id in buyer_ids:
             out.advisors[user.organisation_id].append(user)
-    out.buyers_of[supplier_org_id] = set(buyer_org_ids)
     return out
 
 
@@ -393,6 +414,8 @@ def _write(engine: Engine, rows: list[_Row]) -> int:
 
 
 def _insert(engine: Engine, rows: list[_Row]) -> int:
+    """The rows not recorded yet, as two multi-row INSERTs (no ORM objects: a sweep writes
+    thousands, and building each one cost more than writing it)."""
     with session_scope(engine, write=True) as session:
         keys = sorted({r.reminder.key for r in rows})
         existing = set(
@@ -400,37 +423,50 @@ def _insert(engine: Engine, rows: list[_Row]) -> int:
                 select(ReminderSent.key, ReminderSent.recipient_id).where(col(ReminderSent.key).in_(keys))
             ).all()
         )
-        recorded = 0
+        now = utcnow()
+        sent: list[dict[str, object]] = []
+        notes: list[dict[str, object]] = []
         for row in rows:
             reminder = row.reminder
             if (reminder.key, row.user_id) in existing:
                 continue
             existing.add((reminder.key, row.user_id))
-            category = reminder.rule.category
-            session.add(
-                ReminderSent(
-                    key=reminder.key,
-                    recipient_id=row.user_id,
-                    category=category,
-                    subject=reminder.text[:300],
-                    link=reminder.item.link,
-                    due_on=reminder.item.due_on,
-                    send_on=reminder.send_on,
-                    email_wanted=row.email_wanted,
-                )
+            shared = {
+                "category": reminder.rule.category,
+                "subject": reminder.text[:300],
+                "link": reminder.item.link,
+            }
+            sent.append(
+                shared
+                | {
+                    "id": new_id(),
+                    "key": reminder.key,
+                    "recipient_id": row.user_id,
+                    "due_on": reminder.item.due_on,
+                    "send_on": reminder.send_on,
+                    "email_wanted": row.email_wanted,
+                    "recorded_at": now,
+                    "sent_at": None,
+                    "attempts": 0,
+                    "claimed_at": None,
+                    "last_error": "",
+                }
             )
-            session.add(
-                Notification(
-                    user_id=row.user_id,
-                    category=category,
-                    subject=reminder.text[:300],
-                    link=reminder.item.link,
-                    reminder_key=reminder.key,
-                )
+            notes.append(
+                shared
+                | {
+                    "id": new_id(),
+                    "user_id": row.user_id,
+                    "reminder_key": reminder.key,
+                    "created_at": now,
+                    "read_at": None,
+                }
             )
-            recorded += 1
+        if sent:
+            session.execute(insert(ReminderSent), sent)
+            session.execute(insert(Notification), notes)
         session.commit()
-        return recorded
+        return len(sent)
 
 
 def record_engagement(
@@ -438,21 +474,43 @@ def record_engagement(
 ) -> int:
     """Record the due reminders of one engagement (annual submissions, workflow deadlines);
     idempotent. One whose items cannot be computed is logged and named in `skipped`."""
+    return record_engagements(engine, [engagement_id], last=last, as_of=as_of, skipped=skipped)
+
+
+def record_engagements(
+    engine: Engine,
+    engagement_ids: Sequence[str],
+    *,
+    last: date | None,
+    as_of: date,
+    skipped: list[str] | None = None,
+) -> int:
+    """Record the due reminders of several engagements: what is due is read for all of them at
+    once (a fixed number of statements, outside any write transaction), then each engagement's
+    reminders are written in a short transaction of their own. Idempotent; engagements deleted
+    since the sweep was planned are passed over."""
     start, end = rules.window(last, as_of)
     with session_scope(engine) as session:
-        engagement = session.get(Engagement, engagement_id)
-        if engagement is None:  # deleted since the sweep was planned
-            return 0
+        engagements = list(
+            session.exec(
+                select(Engagement)
+                .where(col(Engagement.id).in_(list(engagement_ids)))
+                .order_by(col(Engagement.id))
+            )
+        )
         # Anniversaries are looked for far enough ahead for the earliest rule (30 days before).
         items = engagement_items(
-            session, [engagement], start=start, end=add_days(end, 61), today=as_of, skipped=skipped
+            session, engagements, start=start, end=add_days(end, 61), today=as_of, skipped=skipped
         )
-        people = _recipients_for(
-            session, supplier_org_id=engagement.supplier_org_id, buyer_org_ids={engagement.buyer_org_id}
+        people = _audiences(
+            session, {e.supplier_org_id for e in engagements}, {e.buyer_org_id for e in engagements}
         )
-        people.buyer_of_engagement[engagement.id] = engagement.buyer_org_id
+        people.buyer_of_engagement.update((e.id, e.buyer_org_id) for e in engagements)
         rows = _due_rows(session, items, people, last, as_of)
-    return _write(engine, rows)
+    by_engagement: dict[str, list[_Row]] = defaultdict(list)
+    for row in rows:
+        by_engagement[row.reminder.item.engagement_id or ""].append(row)
+    return sum(_write(engine, by_engagement[e.id]) for e in engagements)
 
 
 def record_certificates(engine: Engine, supplier_org_id: str, *, last: date | None, as_of: date) -> int:
@@ -499,8 +557,9 @@ def record_due(
     recorded = 0
     for supplier_id in sweep.supplier_ids:
         recorded += record_certificates(engine, supplier_id, last=sweep.last, as_of=as_of)
-    for engagement_id in sweep.engagement_ids:
-        recorded += record_engagement(engine, engagement_id, last=sweep.last, as_of=as_of, skipped=skipped)
+    for at in range(0, len(sweep.engagement_ids), READ_BATCH):
+        batch = sweep.engagement_ids[at : at + READ_BATCH]
+        recorded += record_engagements(engine, batch, last=sweep.last, as_of=as_of, skipped=skipped)
     finish_sweep(engine, as_of=as_of)
     return sweep.window, recorded
 

@@ -14,7 +14,78 @@ function showWhy(form) {
   why.hidden = !(select.value === "not_applicable" || (input && input.value.trim() !== ""));
 }
 
+// A light row (see templates/assessment/_work_row.html) gets its tick box and its form here: the
+// form is the page's one <template id="quick-template">, with this row's control id, stored
+// status, version and reason filled in. The markup is the server's, sent once for every row.
+const PLACEHOLDER = "__ID__";
+
+function fill(node, id) {
+  for (const name of ["id", "for", "action", "hx-post", "aria-describedby"]) {
+    const value = node.getAttribute(name);
+    if (value && value.includes(PLACEHOLDER)) {
+      const real = name === "action" || name === "hx-post" ? encodeURIComponent(id) : id;
+      node.setAttribute(name, value.split(PLACEHOLDER).join(real));
+    }
+  }
+}
+
+function upgrade(row, template, back) {
+  const cell = row.querySelector("td[data-v]");
+  if (!cell || !row.id.startsWith("row-")) return;
+  const id = row.id.slice(4);
+  if (!row.querySelector("input[name=selected]") && document.getElementById("bulk-form")) {
+    const pick = document.createElement("td");
+    pick.className = "attest-row__pick";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.name = "selected";
+    box.value = id;
+    box.id = `pick-${id}`;
+    box.setAttribute("form", "bulk-form");
+    box.setAttribute("aria-label", `Select ${id}`);
+    pick.append(box);
+    row.prepend(pick);
+  }
+  const form = template.content.firstElementChild.cloneNode(true);
+  [form, ...form.querySelectorAll("*")].forEach((node) => fill(node, id));
+  const walker = document.createTreeWalker(form, NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    if (text.data.includes(PLACEHOLDER)) text.data = text.data.split(PLACEHOLDER).join(id);
+  }
+  form.querySelector("input[name=version]").value = cell.dataset.v || "0";
+  form.querySelector("input[name=back]").value = back;
+  form.querySelector("select[name=status]").value = cell.dataset.s || "";
+  form.querySelector("input[name=justification]").value = cell.dataset.j || "";
+  cell.removeAttribute("data-v");
+  cell.replaceChildren(form);
+  if (window.htmx) window.htmx.process(form);
+}
+
+function upgradeRows(root) {
+  const template = document.getElementById("quick-template");
+  const table = root.id === "work-rows" ? root : root.querySelector && root.querySelector("#work-rows");
+  const rows = root.matches && root.matches("#work-rows tr") ? [root] : table ? table.querySelectorAll("tbody tr") : [];
+  if (!template || !rows.length) return;
+  const head = table && table.querySelector("thead tr");
+  if (head && !head.querySelector("th[data-pick]") && document.getElementById("bulk-form")) {
+    // The tick box column, as the page without JavaScript (?forms=1) draws it.
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.className = "govuk-table__header";
+    th.dataset.pick = "";
+    const hidden = document.createElement("span");
+    hidden.className = "govuk-visually-hidden";
+    hidden.textContent = "Select";
+    th.append(hidden);
+    head.prepend(th);
+  }
+  const kept = document.querySelector("#work-rows caption input[name=back]");
+  const back = kept ? kept.value : "";
+  rows.forEach((row) => upgrade(row, template, back));
+}
+
 function prepare(root) {
+  upgradeRows(root);
   root.querySelectorAll(ROW_FORM).forEach(showWhy);
 }
 

@@ -38,13 +38,27 @@ def route_paths(app: Any) -> dict[str, str]:
     return cached
 
 
+def mount_prefix(app: Any, name: str) -> str:
+    """The path of a named mount (the static files), found once per app: every page links its
+    style sheets and scripts, and Starlette's lookup would walk every route for each link."""
+    cached: dict[str, str] | None = getattr(app.state, "mount_prefixes", None)
+    if cached is None:
+        cached = app.state.mount_prefixes = {}
+    prefix = cached.get(name)
+    if prefix is None:
+        prefix = cached[name] = str(app.url_path_for(name, path=""))
+    return prefix
+
+
 @pass_context
 def url_for(context: Context, name: str, /, **path_params: Any) -> str:
     """A root-relative URL for a named route, so pages work behind any proxy host name."""
     request: Request = context["request"]
     root = str(request.scope.get("root_path", ""))
     template = route_paths(request.app).get(name)
-    if template is None:  # mounts (static files) and anything unusual: Starlette's lookup
+    if template is None and name == "static" and set(path_params) == {"path"}:
+        return root + mount_prefix(request.app, name) + str(path_params["path"])
+    if template is None:  # other mounts and anything unusual: Starlette's lookup
         return root + str(request.app.url_path_for(name, **path_params))
     path = template
     for key, value in path_params.items():

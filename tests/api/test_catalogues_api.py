@@ -79,7 +79,7 @@ def test_oscal_export_validates(client: TestClient, catalogue_id: str) -> None:
     assert response.status_code == 200
     document = response.json()
     catalog = Catalog.parse_obj(document["catalog"])
-    assert catalog.metadata.oscal_version.__root__ == "1.1.2"
+    assert catalog.metadata.oscal_version.root.root == "1.1.2"
     total = sum(len(g.controls or []) for g in catalog.groups or [])
     listed = client.get(f"/api/catalogues/{catalogue_id}").json()["control_count"]
     assert total == listed

@@ -107,3 +107,29 @@ def test_the_zip_is_written_in_bounded_chunks() -> None:
     assert (
         zipfile.ZipFile(io.BytesIO(b"".join(chunks))).read("CPS-1.1/big.bin") == bytes(range(256)) * 1024 * 64
     )
+
+
+def test_files_compressed_already_are_stored_and_the_rest_deflated() -> None:
+    """A PDF or an office file is compressed already: deflating it again costs CPU and saves
+    nothing, so it is stored as it is; text is deflated. Both read back byte for byte."""
+    body = b"evidence line\n" * 4096
+
+    class Store:
+        def open(self, key: str):  # type: ignore[no-untyped-def]
+            yield body
+
+    def entry(name: str) -> bundles.Entry:
+        return bundles.Entry(
+            name, "CPS-1.1", name, "x" * 64, len(body), 1, "", "", "other", "official", "", ""
+        )
+
+    names = ["CPS-1.1/policy.pdf", "CPS-1.1/register.XLSX", "CPS-1.1/log.txt"]
+    chunks = bundles.zip_chunks(Store(), bundles.Bundle("b", [entry(n) for n in names], []))  # type: ignore[arg-type]
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    kinds = {i.filename: i.compress_type for i in archive.infolist() if i.filename in names}
+    assert kinds == {
+        "CPS-1.1/policy.pdf": zipfile.ZIP_STORED,
+        "CPS-1.1/register.XLSX": zipfile.ZIP_STORED,
+        "CPS-1.1/log.txt": zipfile.ZIP_DEFLATED,
+    }
+    assert all(archive.read(n) == body for n in names)

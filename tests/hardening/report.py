@@ -8,13 +8,19 @@ Checks:
 - malware scanning: tests/scanning (a real clamd, EICAR bare and nested), on every backend the
   suite runs (SQLite, and PostgreSQL when ATTEST_TEST_POSTGRES_URL is set);
 - generative API: tests/hardening/test_generative_api.py with N examples per operation and role;
+- generative API, stateful: tests/hardening/test_stateful_api.py, scenarios along the OpenAPI links
+  (--stateful-scenarios per role, up to --stateful-steps calls each);
 - backup and restore: tests/hardening/test_backup_restore.py (the real commands, under load);
 - concurrency drill: tests/hardening/test_concurrency_drill.py, 8 writer processes x M mixed
   transactions on each backend (200 by default);
+- crash drills: tests/hardening/test_crash_drills.py, kill -9 of the web process, the worker and
+  the reminder run during 20 uploads of 1-150 MB (the sum capped at 1 GB; HARDENING_CRASH_UPLOADS,
+  HARDENING_CRASH_CAP_MB, HARDENING_CRASH_SEED), answer edits, a submission and a reminder run,
+  then a full disk and a dropped database connection, on each backend;
 - browser attack crawl: tests/browser/test_attack_crawl.py (planted payloads, every page and
   fragment crawled in Chromium for a supplier lead and a buyer advisor);
 - bandit: app/, no finding of high severity;
-- pip-audit: the installed (pinned) dependencies against the PyPI advisory database;
+- pip-audit: the locked dependencies (requirements-dev.lock) against the PyPI advisory database;
 - SBOM: a CycloneDX JSON document of the environment (`make sbom` writes the same).
 """
 
@@ -89,6 +95,23 @@ def generative(out: Path, examples: int) -> Row:
     return row
 
 
+def stateful(out: Path, scenarios: int, steps: int) -> Row:
+    """The stateful phase: sequences along the schema's OpenAPI links (app/api/links.py)."""
+    report = out / "stateful.jsonl"
+    report.unlink(missing_ok=True)
+    env = {
+        "HARDENING_STATEFUL_SCENARIOS": str(scenarios),
+        "HARDENING_STATEFUL_STEPS": str(steps),
+        "HARDENING_REPORT": str(report),
+    }
+    row = pytest_row(
+        "generative API, stateful (links)", "", ["tests/hardening/test_stateful_api.py"], out, env
+    )
+    lines = report.read_text().splitlines() if report.exists() else []
+    row.tried = "; ".join(json.loads(line)["tried"] for line in lines) or row.tried
+    return row
+
+
 def backup_restore(out: Path) -> Row:
     tried = "attest backup under upload load, restore into a fresh instance, every row and hash compared"
     return pytest_row("backup and restore", tried, ["tests/hardening/test_backup_restore.py"], out, {})
@@ -99,6 +122,20 @@ def concurrency_drill(out: Path, transactions: int) -> Row:
     report.unlink(missing_ok=True)
     env = {"HARDENING_DRILL_TRANSACTIONS": str(transactions), "HARDENING_REPORT": str(report)}
     row = pytest_row("concurrency drill", "", ["tests/hardening/test_concurrency_drill.py"], out, env)
+    lines = report.read_text().splitlines() if report.exists() else []
+    row.tried = "; ".join(json.loads(line)["tried"] for line in lines) or row.tried
+    return row
+
+
+def crash_drills(out: Path) -> Row:
+    report = out / "crash-drills.jsonl"
+    report.unlink(missing_ok=True)
+    env = {
+        "HARDENING_CRASH_UPLOADS": os.environ.get("HARDENING_CRASH_UPLOADS", "20"),
+        "HARDENING_CRASH_CAP_MB": os.environ.get("HARDENING_CRASH_CAP_MB", "1024"),
+        "HARDENING_REPORT": str(report),
+    }
+    row = pytest_row("crash and fault drills", "", ["tests/hardening/test_crash_drills.py"], out, env)
     lines = report.read_text().splitlines() if report.exists() else []
     row.tried = "; ".join(json.loads(line)["tried"] for line in lines) or row.tried
     return row
@@ -127,10 +164,14 @@ def bandit(out: Path) -> Row:
     return Row("bandit (app/)", tried, "pass" if counts["HIGH"] == 0 else "FAIL (high findings)")
 
 
+# pip-audit reads the lock (every pin, hash-checked, as `make dev` installs it), not the environment.
+LOCKED = ["-r", "requirements-dev.lock", "--require-hashes", "--disable-pip"]
+
+
 def pip_audit(out: Path) -> Row:
     target = out / "pip-audit.json"
     done = run(
-        [str(BIN / "pip-audit"), "--local", "--progress-spinner", "off", "-f", "json", "-o", str(target)]
+        [str(BIN / "pip-audit"), *LOCKED, "--progress-spinner", "off", "-f", "json", "-o", str(target)]
     )
     if not target.exists():
         return Row("pip-audit", "not run", f"skipped: pip-audit could not run ({done.stderr.strip()[-200:]})")
@@ -140,7 +181,7 @@ def pip_audit(out: Path) -> Row:
     if not audited:
         return Row(
             "pip-audit",
-            f"{len(dependencies)} installed packages",
+            f"{len(dependencies)} locked packages",
             "skipped: its advisory database (pypi.org) cannot be reached from here; "
             "run `make test-hardening` where it can",
         )
@@ -194,14 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--drill-transactions", type=int, default=200, help="transactions per writer in the concurrency drill"
     )
+    parser.add_argument(
+        "--stateful-scenarios", type=int, default=20, help="stateful API scenarios (link walks) per role"
+    )
+    parser.add_argument("--stateful-steps", type=int, default=12, help="most steps in one stateful scenario")
     parser.add_argument("--out", type=Path, default=Path("var/hardening"), help="where the reports go")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [
         scanning(args.out),
         generative(args.out, args.examples),
+        stateful(args.out, args.stateful_scenarios, args.stateful_steps),
         backup_restore(args.out),
         concurrency_drill(args.out, args.drill_transactions),
+        crash_drills(args.out),
         attack_crawl(args.out),
         bandit(args.out),
         pip_audit(args.out),

@@ -358,3 +358,38 @@ def test_progress_is_recorded_as_the_bundle_is_written(app: FastAPI, monkeypatch
     assert values == sorted(values) and values[0] >= 5 and max(values) < 100
     assert len(set(values)) >= 3  # it moved while the files were written, not only at the end
     assert client.get(f"/api/downloads/{download_id}").json()["progress"] == 100
+
+
+def test_the_plan_is_made_in_the_background_as_pdf_and_word_and_matches_the_immediate_one(
+    app: FastAPI,
+) -> None:
+    """The whole plan takes seconds for a large engagement: the API (`Prefer: respond-async`) and
+    the page (`?background=1`) hand it to the worker, and the file it makes is the plan."""
+    from docx import Document
+    from pypdf import PdfReader
+
+    engagement, lead, _ = parties(app)
+    client = sign_in(app, TestClient(app), lead)
+    asked = client.get(f"/api/engagements/{engagement.id}/plan.pdf", headers={"Prefer": "respond-async"})
+    assert asked.status_code == 202, asked.text
+    body = asked.json()
+    assert body["kind"] == "plan" and body["state"] == "queued"
+    assert run_until_finished(app, body["id"]).state == "ready"
+    fetched = client.get(f"/api/downloads/{body['id']}/content")
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "application/pdf"
+    immediate = client.get(f"/api/engagements/{engagement.id}/plan.pdf")
+    assert fetched.headers["content-disposition"] == immediate.headers["content-disposition"]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(fetched.content)).pages)
+    assert engagement.reference in text and "Security Management Plan" in text
+
+    queued = client.get(f"/engagements/{engagement.id}/plan.docx?background=1", follow_redirects=False)
+    assert queued.status_code == 303 and queued.headers["location"].endswith("/downloads")
+    [row_id] = re.findall(r'id="download-([0-9a-f]{32})" data-state="queued"', client.get("/downloads").text)
+    assert run_until_finished(app, row_id).state == "ready"
+    word = client.get(f"/downloads/{row_id}/content")
+    assert word.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.wordprocessing"
+    )
+    paragraphs = "\n".join(p.text for p in Document(io.BytesIO(word.content)).paragraphs)
+    assert engagement.reference in paragraphs
+    assert audited(app, "engagement_exported") == 3  # the two jobs' and the immediate one

@@ -118,10 +118,11 @@ def test_the_sweep_over_400_engagements_never_blocks_answer_saves(app: FastAPI) 
     assert saves.failures == []
     assert len(saves.durations) >= CLIENTS * 3
     # No save slower than 1 s. The suite shares two cores with another worker (Chromium, served
-    # processes), so one save in ~300 may be descheduled past it: one outlier is allowed, under
-    # 2 s. A save that waited on the sweep's lock would wait for a whole transaction, and many would.
+    # processes), so a save may be descheduled past it: at most one in a hundred, none past 2 s.
+    # A save that waited on the sweep's lock would wait for the whole sweep (about 20 s), and
+    # every save made meanwhile would.
     slow = sorted(d for d in saves.durations if d >= 1.0)
-    assert len(slow) <= 1 and max(saves.durations) < 2.0, (
+    assert len(slow) <= max(1, len(saves.durations) // 100) and max(saves.durations) < 2.0, (
         f"saves of 1 s or more: {[f'{d:.2f}' for d in slow]} of {len(saves.durations)} "
         f"during {time.monotonic() - began:.1f}s"
     )

@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from app.adapters.mail import Message
 from app.db import session_scope
-from app.domain.deadlines import Deadline
-from app.models import Engagement, Notification
-from app.services import reminders
+from app.domain.deadlines import Deadline, History
+from app.models import Notification
+from app.services import reminders, timelines
 from tests.factories import make_certificate, make_engagement, make_org, make_person
 
 
@@ -39,14 +39,14 @@ def test_a_failing_engagement_is_skipped_and_logged_and_the_other_tenants_are_re
     make_certificate(
         engine, supplier, "cyber_essentials_plus", issued_on=date(2025, 3, 1)
     )  # expires 2026-03-01
-    real = reminders.workflow_deadlines
+    real = timelines.compute
 
-    def deadlines(session: object, engagement: Engagement, *, today: date) -> list[Deadline]:
-        if engagement.id == broken.id:
+    def compute(history: History, *args: object, **kwargs: object) -> list[Deadline]:
+        if history.engagement_id == broken.id:
             raise ValueError("year 10000 is out of range")
-        return real(session, engagement, today=today)  # type: ignore[arg-type]
+        return real(history, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reminders, "workflow_deadlines", deadlines)
+    monkeypatch.setattr(timelines, "compute", compute)
     with caplog.at_level(logging.ERROR, logger="attest.reminders"):
         result = reminders.run(engine, Mailer(), app.state.settings, as_of=date(2026, 3, 1))
     assert result.ran and result.recorded > 0

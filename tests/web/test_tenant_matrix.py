@@ -512,6 +512,20 @@ CASES += [
     ),
     # The import page is for those who answer: an administrator does not see it, even of others.
     Case("imports:form", "GET", "/engagements/{}/import", engagement_a, engagement_b, SUPPLIERS, False),
+    # The plan's registers are imported by the supplier lead who keeps the plan (risks shown; the
+    # register takes the same route with `register`).
+    Case(
+        "imports:plan-form",
+        "GET",
+        "/engagements/{}/plan/import/risks",
+        engagement_a,
+        engagement_b,
+        LEAD,
+        False,
+    ),
+    _engagement_case("imports:plan-check", "POST", "/engagements/{}/plan/import/risks/check", LEAD),
+    _engagement_case("imports:plan-apply", "POST", "/engagements/{}/plan/import/risks", LEAD),
+    _engagement_case("api:import-plan", "POST", "/api/engagements/{}/import/risks", LEAD),
     _engagement_case("exports:engagement-bundle", "GET", "/engagements/{}/evidence.zip", frozenset(ROLES)),
     _engagement_case("api:engagement-bundle", "GET", "/api/engagements/{}/evidence.zip", frozenset(ROLES)),
     _submission_case("exports:submission-bundle", "GET", "/submissions/{}/evidence.zip", frozenset(ROLES)),
@@ -901,6 +915,8 @@ CASES += [
 CASES += [
     _engagement_case("documents:plan-pdf", "GET", "/engagements/{}/plan.pdf", frozenset(ROLES)),
     _engagement_case("api:plan-pdf", "GET", "/api/engagements/{}/plan.pdf", frozenset(ROLES)),
+    _engagement_case("documents:plan-docx", "GET", "/engagements/{}/plan.docx", frozenset(ROLES)),
+    _engagement_case("api:plan-docx", "GET", "/api/engagements/{}/plan.docx", frozenset(ROLES)),
     _engagement_case("api:engagement-oscal", "GET", "/api/engagements/{}/oscal/ssp.json", frozenset(ROLES)),
     _engagement_case("documents:carry-forward", "GET", "/engagements/{}/annual-review", frozenset(ROLES)),
     _engagement_case("api:annual-review", "GET", "/api/engagements/{}/annual-review", frozenset(ROLES)),

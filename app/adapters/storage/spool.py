@@ -103,12 +103,16 @@ class SpooledUpload(ABC):
         """Make the finished temp file durable under its key (each store's own way)."""
 
     def abort(self) -> None:
-        """Discard the temp file; safe to call more than once."""
-        if self._file is not None:
-            self._file.close()
+        """Discard the temp file; safe to call more than once, and when closing fails (a full
+        disk fails the flush of the last buffered bytes: the file is removed all the same)."""
+        try:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+        finally:
             self._file = None
-        self._sniffed = False
-        self.path.unlink(missing_ok=True)
+            self._sniffed = False
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
         return self

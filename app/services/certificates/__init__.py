@@ -25,14 +25,13 @@ from app.services.certificates.access import (
 )
 from app.services.certificates.actions import CertificateFile, create, update, view, withdraw
 from app.services.certificates.entries import SUPPLIER_HOLDER, CertificateDraft, CertificateInput, check
+from app.services.certificates.glance import Glance, PortfolioPage, Summaries, glance
+from app.services.certificates.glance import store as store_summaries
 from app.services.certificates.portfolio import (
     PAGE_SIZE,
-    Glance,
     Portfolio,
     PortfolioLine,
-    PortfolioPage,
     SupplierPortfolio,
-    glance,
     portfolio,
 )
 from app.services.certificates.register import (
@@ -64,6 +63,7 @@ __all__ = [
     "PortfolioLine",
     "PortfolioPage",
     "Row",
+    "Summaries",
     "SupplierBlocker",
     "SupplierPortfolio",
     "add_subcontractor",
@@ -86,6 +86,7 @@ __all__ = [
     "require_lead",
     "row_for",
     "rows",
+    "store_summaries",
     "subcontractor_to_manage",
     "subcontractors",
     "update",

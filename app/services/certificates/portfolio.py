@@ -10,15 +10,13 @@ for every engagement, because the register is the supplier's. The blockers are l
 engagement, by that engagement's own profile and catalogues (app.domain.gates), the same text
 open in several engagements once with all their references.
 
-`glance` is the page: one row per engagement (readiness with its trend over the last year, plan
-state, next open deadline, blockers, the worst state of the certificates its contract requires),
-sorted on the server and PAGE_SIZE to a page, then the certificate sections of that page's
-suppliers. Everything is read set-based (app.services.overview): a fixed number of statements
-whatever the number of suppliers, engagements, certificates or history rows."""
+The page at a glance (one row per engagement, sorted and paged) is app.services.certificates.glance,
+built from the lines here. Everything is read set-based (app.services.overview): a fixed number of
+statements whatever the number of suppliers, engagements, certificates or history rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from sqlmodel import Session, col, select
@@ -26,11 +24,8 @@ from sqlmodel import Session, col, select
 from app.domain import gates
 from app.domain.access import Actor, Role
 from app.domain.audit import AuditAction
-from app.domain.catalogue import Library
 from app.domain.certificates import CertificateState, Coverage, Holder, Scheme, coverage, requirement_label
-from app.domain.deadlines import Deadline
-from app.domain.errors import Denied, InvalidInput
-from app.domain.workflow import State
+from app.domain.errors import Denied
 from app.models import Engagement, Organisation
 from app.services import overview
 from app.services.certificates.register import Row, holder_keys, open_for, row_of
@@ -72,8 +67,6 @@ ATTENTION = (Coverage.EXPIRING, Coverage.EXPIRED, Coverage.MISSING)
 WORST_FIRST = (Coverage.MISSING, Coverage.EXPIRED, Coverage.EXPIRING, Coverage.CURRENT)
 PAGE_SIZE = 50
 SORTS = ("supplier", "engagement", "readiness", "plan", "deadline", "blockers", "certificates")
-# sorting on these needs every engagement's readiness or deadlines, not only the page's
-COMPUTED_SORTS = frozenset({"readiness", "deadline", "blockers"})
 
 
 Need = tuple[str, tuple[Scheme, ...]]  # (holder key, scheme set)
@@ -188,142 +181,3 @@ def portfolio(session: Session, actor: Actor, *, today: date) -> Portfolio:
     _refuse(actor)
     suppliers = _suppliers(_read(session, actor), today=today)
     return Portfolio(suppliers, _counts(suppliers))
-
-
-# --- at a glance (issue 16 item 7) -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Glance:
-    """One engagement at a glance: readiness, plan state, next deadline, blockers, certificates."""
-
-    engagement: Engagement
-    supplier: str
-    score: float | None  # None: not computed (not on this page)
-    plan_state: State
-    next_deadline: Deadline | None
-    blockers: int
-    certificates: Coverage | None  # the worst required certificate's state; None: none required
-    trend: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioPage:
-    rows: list[Glance]  # this page's engagements
-    suppliers: list[SupplierPortfolio]  # the certificate sections of this page's suppliers
-    counts: dict[Coverage, int]  # across every supplier
-    total: int
-    page: int
-    pages: int
-    sort: str
-    descending: bool
-
-
-def _next_deadline(deadlines: list[Deadline]) -> Deadline | None:
-    open_ = [d for d in deadlines if d.state in ("due", "overdue")]
-    return min(open_, key=lambda d: (d.due_on, d.kind), default=None)
-
-
-def _certificate_state(
-    engagement: Engagement, people: list[Holder], lines: list[PortfolioLine], in_scope: dict[str, list[str]]
-) -> Coverage | None:
-    """The worst state among the certificates this engagement's contract requires."""
-    wanted, _blocking = _wanted(people, [engagement], in_scope)
-    by_key = {(line.holder.key, line.requirement): line.state for line in lines}
-    states = {by_key.get((key, requirement_label(schemes))) for key, schemes in wanted}
-    return next((c for c in WORST_FIRST if c in states), None)
-
-
-def _sort_key(sort: str, row: Glance) -> tuple[object, ...]:
-    reference = row.engagement.reference
-    if sort == "supplier":
-        return (row.supplier.lower(), reference)
-    if sort == "readiness":
-        return (row.score if row.score is not None else -1.0, reference)
-    if sort == "plan":
-        return (row.plan_state.value, reference)
-    if sort == "deadline":
-        return (row.next_deadline.due_on if row.next_deadline else date.max, reference)
-    if sort == "blockers":
-        return (row.blockers, reference)
-    if sort == "certificates":
-        rank = WORST_FIRST.index(row.certificates) if row.certificates else len(WORST_FIRST)
-        return (rank, reference)
-    return (reference,)
-
-
-def glance(
-    session: Session,
-    library: Library,
-    actor: Actor,
-    *,
-    today: date,
-    sort: str = "supplier",
-    descending: bool = False,
-    page: int = 1,
-) -> PortfolioPage:
-    """One page (PAGE_SIZE engagements) of the advisor's portfolio, sorted on the server by
-    `sort` (one of SORTS), with readiness trends; a fixed number of statements. Readiness is
-    computed for the page's engagements only, unless the sort needs every engagement's."""
-    _refuse(actor)
-    if sort not in SORTS:
-        raise InvalidInput(f"Sort by one of {', '.join(SORTS)}.", details={"sort": sort})
-    read = _read(session, actor)
-    suppliers = _suppliers(read, today=today, blockers_of=set())  # the page's suppliers' below
-    by_org = {s.organisation.id: s for s in suppliers}
-    reg = read.register
-
-    def rows_for(engagements: list[Engagement], found: overview.Many | None) -> list[Glance]:
-        out = []
-        for e in engagements:
-            s = by_org.get(e.supplier_org_id)
-            if s is None:
-                continue
-            result = found.readiness.get(e.id) if found else None
-            out.append(
-                Glance(
-                    e,
-                    s.organisation.name,
-                    result.score if result else None,
-                    found.states[e.id] if found else State.DRAFT,
-                    _next_deadline(found.deadlines[e.id]) if found else None,
-                    len(result.blockers) if result else 0,
-                    _certificate_state(e, reg.holders(e.supplier_org_id), s.lines, read.in_scope),
-                )
-            )
-        return out
-
-    everyone = read.engagements
-    found: overview.Many | None = None
-    if sort in COMPUTED_SORTS:
-        found = overview.many(session, library, everyone, today=today)
-        rows = rows_for(everyone, found)
-    else:
-        states = overview.plan_states(session, [e.id for e in everyone])
-        rows = [replace(r, plan_state=states[r.engagement.id]) for r in rows_for(everyone, None)]
-    rows.sort(key=lambda r: _sort_key(sort, r), reverse=descending)
-    total = len(rows)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    if found is None:  # readiness and deadlines of this page's engagements only
-        found = overview.many(session, library, [r.engagement for r in shown], today=today)
-        shown = rows_for([r.engagement for r in shown], found)
-    page_readiness = {r.engagement.id: found.readiness[r.engagement.id] for r in shown}
-    trends = overview.trends(session, page_readiness, today=today)
-    shown = [replace(r, trend=trends.get(r.engagement.id, ())) for r in shown]
-    on_page = {r.engagement.supplier_org_id for r in shown}
-    sections = _suppliers(
-        replace(read, engagements=[e for e in read.engagements if e.supplier_org_id in on_page]),
-        today=today,
-    )
-    return PortfolioPage(
-        shown,
-        sections,
-        _counts(suppliers),
-        total,
-        page,
-        pages,
-        sort,
-        descending,
-    )

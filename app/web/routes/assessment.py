@@ -49,7 +49,7 @@ def engagement_catalogue(
     return catalogue
 
 
-FILTER_KEYS = ("status", "section", "owner", "needs_evidence", "q")
+FILTER_KEYS = ("status", "section", "owner", "needs_evidence", "q", "forms")
 HISTORY_SHOWN = 20  # the control page lists the latest entries; "Show all" lists every one
 
 
@@ -62,15 +62,22 @@ class WorkFilters:
     owner: str = ""
     needs_evidence: str = ""
     q: str = ""
+    forms: str = ""  # "1": every row carries its tick box and form from the server (no JavaScript)
 
     @classmethod
     def from_pairs(cls, pairs: list[tuple[str, str]]) -> WorkFilters:
         values = {k: v.strip()[:100] for k, v in pairs if k in FILTER_KEYS}
+        if values.get("forms") != "1":
+            values.pop("forms", None)
         return cls(**values)
 
     def query(self) -> str:
         """The filters as a query string (without '?'): empty when no filter is set."""
         return urlencode([(k, getattr(self, k)) for k in FILTER_KEYS if getattr(self, k)])
+
+    def is_filtered(self) -> bool:
+        """Whether the list is narrowed (`forms` changes how rows are drawn, not which are shown)."""
+        return any(getattr(self, k) for k in FILTER_KEYS if k != "forms")
 
     def needs_scores(self) -> bool:
         return bool(self.status or self.needs_evidence)
@@ -168,6 +175,9 @@ def work_page(
         "saved": saved,
         "live": live,
         "banner": banner,
+        # The rows carry their tick boxes and forms from the server when asked (no JavaScript) and
+        # when a refused bulk edit or row save is shown again (the ticks and choices are kept).
+        "full_page": filters.forms == "1" or bool(errors or row_errors),
     }
     block = "work_rows" if targets(request, "work-rows") else None
     page = render(request, "assessment/work.html", context, status_code=status_code, block_name=block)
@@ -191,9 +201,10 @@ def work_view(
     owner: str = Query("", max_length=40),
     needs_evidence: str = Query("", max_length=3),
     q: str = Query("", max_length=100),
+    forms: str = Query("", max_length=1),
 ) -> Response:
     catalogue = engagement_catalogue(db, library, engagement, catalogue_id)
-    filters = WorkFilters(status, section, owner, needs_evidence, q.strip())
+    filters = WorkFilters(status, section, owner, needs_evidence, q.strip(), "1" if forms == "1" else "")
     return work_page(request, db, library, principal, engagement, catalogue, filters)
 
 
@@ -293,6 +304,7 @@ def control_page(
         "more_history": len(history) > HISTORY_SHOWN and not show_all,
         "neighbours": neighbours(db, library, engagement, control, filters),
         "back": filters.query(),
+        "filtered": filters.is_filtered(),
         "banner": banner if not errors else "",
         "people": responses.supplier_people(db, engagement),
         "statuses": responses.STATUS_LABELS,

@@ -5,12 +5,18 @@ from __future__ import annotations
 from itertools import groupby
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from app.domain.access import Action
 from app.domain.catalogue import Catalogue, Library
-from app.domain.errors import NotFound
-from app.http.deps import LibraryDep
+from app.domain.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.http import auth
+from app.http.catalogue_imports import import_upload
+from app.http.deps import LibraryDep, SessionDep
+from app.http.uploads import ParsedForm
+from app.services import catalogue_imports
 from app.web.htmx import is_htmx, vary_on_htmx
 from app.web.templating import render
 
@@ -26,7 +32,23 @@ def _catalogue(library: Library, catalogue_id: str) -> Catalogue:
 
 
 @router.get("", name="catalogues:index")
-def index(request: Request, library: LibraryDep, q: str = SearchQuery) -> Response:
+def index(
+    request: Request, library: LibraryDep, principal: auth.CurrentPrincipal, q: str = SearchQuery
+) -> Response:
+    return _index(request, library, principal, q)
+
+
+def _index(
+    request: Request,
+    library: Library,
+    principal: auth.Principal,
+    q: str = "",
+    *,
+    problems: list[dict[str, str]] | None = None,
+    error: str = "",
+    import_id: str = "",
+    status_code: int = 200,
+) -> Response:
     query = q.strip()
     results = library.search(query) if len(query) >= 2 else []
     groups = [
@@ -38,9 +60,43 @@ def index(request: Request, library: LibraryDep, q: str = SearchQuery) -> Respon
         "q": query,
         "groups": groups,
         "count": len(results),
+        "can_import": auth.can_act(principal, Action.IMPORT_CATALOGUE),
+        "import_problems": problems or [],
+        "import_error": error,
+        "import_id": import_id,
+        "import_max_mb": catalogue_imports.MAX_MB,
     }
-    block = "results" if is_htmx(request) else None
-    return vary_on_htmx(render(request, "catalogues/index.html", context, block_name=block))
+    block = "results" if is_htmx(request) and status_code == 200 else None
+    return vary_on_htmx(
+        render(request, "catalogues/index.html", context, block_name=block, status_code=status_code)
+    )
+
+
+@router.post("/import", name="catalogues:import")
+async def import_catalogue(
+    request: Request, db: SessionDep, principal: auth.CurrentPrincipal, caller: auth.CurrentCaller
+) -> Response:
+    """Import an OSCAL catalog or profile; on any problem the page lists them all (422) and
+    nothing is created. A role that may not import is refused (403, audited)."""
+    form = ParsedForm()
+    try:
+        _row, catalogue = await import_upload(request, db, caller, form)
+    except (InvalidInput, PayloadTooLarge) as error:
+        problems = error.details if isinstance(error.details, list) else []
+        files = request.app.state.library
+        library = await run_in_threadpool(catalogue_imports.library, db, files)
+        status = 413 if isinstance(error, PayloadTooLarge) else 422
+        return _index(
+            request,
+            library,
+            principal,
+            problems=problems or [{"field": "", "message": error.message}],
+            error=error.message,
+            import_id=form.first("catalogue_id"),
+            status_code=status,
+        )
+    target = request.url_for("catalogues:show", catalogue_id=catalogue.id)
+    return RedirectResponse(str(target), status_code=303)
 
 
 @router.get("/{catalogue_id}", name="catalogues:show")

@@ -12,11 +12,14 @@ from app.domain.access import Action, can
 from app.domain.errors import Conflict
 from app.http import auth
 from app.http.deps import LibraryDep, SessionDep
-from app.http.documents import plan_pdf
+from app.http.documents import plan_pdf, plan_word
+from app.http.exports import queue_download, wants_background
 from app.http.loaders import EngagementToManagePlan, EngagementToView
 from app.models import Engagement
 from app.services import carry_forward
+from app.services.caller import Caller
 from app.services.deadlines import profile_of
+from app.services.downloads import PLAN, Wanted
 from app.services.engagements import parties
 from app.web.templating import render
 
@@ -31,7 +34,28 @@ def plan_document(
     library: LibraryDep,
     caller: auth.CurrentCaller,
 ) -> Response:
+    if wants_background(request):
+        return _queued(request, db, caller, Wanted(PLAN, "pdf", engagement.id))
     return plan_pdf(request, db, library, caller, engagement)
+
+
+@router.get("/engagements/{engagement_id}/plan.docx", name="documents:plan-docx")
+def plan_word_document(
+    request: Request,
+    engagement: EngagementToView,
+    db: SessionDep,
+    library: LibraryDep,
+    caller: auth.CurrentCaller,
+) -> Response:
+    if wants_background(request):
+        return _queued(request, db, caller, Wanted(PLAN, "docx", engagement.id))
+    return plan_word(request, db, library, caller, engagement)
+
+
+def _queued(request: Request, db: SessionDep, caller: Caller, wanted: Wanted) -> Response:
+    """`?background=1`: the worker makes the file; the person goes to their Downloads list."""
+    queue_download(request, db, caller, wanted)
+    return RedirectResponse(str(request.url_for("downloads:index")), status_code=303)
 
 
 def review_page(

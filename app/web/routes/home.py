@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,6 +16,13 @@ router = APIRouter()
 
 
 @router.get("/", name="home:index", include_in_schema=False)
-def index(request: Request, db: SessionDep, library: LibraryDep, principal: OptionalPrincipal) -> Response:
+def index(
+    request: Request,
+    db: SessionDep,
+    library: LibraryDep,
+    principal: OptionalPrincipal,
+    due: str = Query("", pattern="^(all)?$"),
+) -> Response:
     caller = caller_of(request, principal) if principal is not None else None
-    return render(request, "home/index.html", {"home": home_view(db, library, caller, clock.today())})
+    home = home_view(db, library, caller, clock.today(), all_due=due == "all")
+    return render(request, "home/index.html", {"home": home})

@@ -4,20 +4,21 @@ The API does the same (app/api/imports.py); both call app.http.imports."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.domain import imports as rules
-from app.domain.errors import InvalidInput, PayloadTooLarge, UnsupportedType
+from app.domain.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedType
 from app.http import auth
 from app.http.deps import LibraryDep, SessionDep
 from app.http.errors import STATUS_BY_ERROR
 from app.http.imports import MAX_IMPORT_MB, run_import
-from app.http.loaders import EngagementToAnswer
+from app.http.loaders import EngagementToAnswer, EngagementToManagePlan
 from app.models import Download, Engagement
+from app.services import plan_imports
 from app.services.caller import Caller
 from app.services.imports import MAX_ROWS, Plan, PlanRefused
 from app.web.templating import render
@@ -97,3 +98,89 @@ async def apply(
     """Import the checked draft: all its changes, or none when a row has an error. More than
     BACKGROUND_ROWS answers are imported by the worker: the page goes to the Downloads list."""
     return await _attempt(request, engagement, db, library, caller, dry_run_only=False)
+
+
+# The plan's registers: risks and Required Changes Register entries (supplier leads, who keep the
+# plan), the same three steps on their own page.
+PlanKind = Literal["risks", "register"]
+PLAN_SHOWN = (*SHOWN_ON_THE_PAGE, Conflict)
+
+
+def plan_page(
+    request: Request,
+    engagement: Engagement,
+    kind: str,
+    *,
+    plan: Plan | None = None,
+    error: str = "",
+    imported: int | None = None,
+    status_code: int = 200,
+) -> Response:
+    context: dict[str, Any] = {
+        "engagement": engagement,
+        "kind": kind,
+        "what": plan_imports.WHAT[kind],
+        "plan": plan,
+        "error": error,
+        "imported": imported,
+        "fields": plan_imports.layout_of(kind).labels,
+        "required": plan_imports.layout_of(kind).required,
+        "max_mb": MAX_IMPORT_MB,
+        "max_rows": MAX_ROWS,
+    }
+    return render(request, "imports/plan.html", context, status_code=status_code)
+
+
+@router.get("/engagements/{engagement_id}/plan/import/{kind}", name="imports:plan-form")
+def plan_form(request: Request, engagement: EngagementToManagePlan, kind: PlanKind) -> Response:
+    return plan_page(request, engagement, kind)
+
+
+async def _plan_attempt(
+    request: Request,
+    engagement: Engagement,
+    kind: str,
+    db: SessionDep,
+    library: LibraryDep,
+    caller: Caller,
+    *,
+    dry_run_only: bool,
+) -> Response:
+    try:
+        plan = await run_import(
+            request, db, library, caller, engagement, dry_run_only=dry_run_only, kind=kind
+        )
+    except PLAN_SHOWN as error:
+        status = next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))
+        shown = error.plan if isinstance(error, PlanRefused) else None
+        return plan_page(request, engagement, kind, plan=shown, error=error.message, status_code=status)
+    assert isinstance(plan, Plan)  # the plan's registers are imported in the request
+    if dry_run_only:
+        return plan_page(request, engagement, kind, plan=plan)
+    return plan_page(request, engagement, kind, imported=len(plan.changes))
+
+
+@router.post("/engagements/{engagement_id}/plan/import/{kind}/check", name="imports:plan-check")
+async def plan_check(
+    request: Request,
+    engagement: EngagementToManagePlan,
+    kind: PlanKind,
+    db: SessionDep,
+    library: LibraryDep,
+    caller: auth.CurrentCaller,
+) -> Response:
+    """The dry run of a risk register or Required Changes Register sheet: nothing is written."""
+    return await _plan_attempt(request, engagement, kind, db, library, caller, dry_run_only=True)
+
+
+@router.post("/engagements/{engagement_id}/plan/import/{kind}", name="imports:plan-apply")
+async def plan_apply(
+    request: Request,
+    engagement: EngagementToManagePlan,
+    kind: PlanKind,
+    db: SessionDep,
+    library: LibraryDep,
+    caller: auth.CurrentCaller,
+) -> Response:
+    """Import the checked draft into the plan: all its changes, or none."""
+    return await _plan_attempt(request, engagement, kind, db, library, caller, dry_run_only=False)
