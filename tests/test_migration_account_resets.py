@@ -13,7 +13,7 @@ from app import migrate
 from app.adapters.crypto import Keys
 from app.db import session_scope
 from app.models import utcnow
-from app.services import accounts
+from app.services import accounts, stamps
 
 
 def test_upgrading_to_0007_ends_open_links_to_accounts_with_credentials(engine: Engine) -> None:
@@ -22,6 +22,7 @@ def test_upgrading_to_0007_ends_open_links_to_accounts_with_credentials(engine: 
     try:
         command.downgrade(config, "0006")
         with session_scope(engine, write=True) as session:
+            session.info[stamps.UNSTAMPED] = True  # no engagement_stamp table before 0017
             org = accounts.create_organisation(session, name="Migrated Ltd", kind="supplier")
             enrolled = accounts.create_user(
                 session, email="old@example.com", name="Old", organisation_id=org.id, role="supplier_lead"

@@ -43,7 +43,8 @@ class DownloadOut(BaseModel):
     title: str
     kind: Kind = Field(
         description="what it is: an engagement export, a register, a Statement of Applicability, a bundle, "
-        "the whole Security Management Plan (PDF or Word), or an answers import (its file is the import's report)"
+        "the whole Security Management Plan (PDF or Word), or an answers import "
+        "(its file is the import's report)"
     )
     params: dict[str, str] = Field(description="the format, and the register or submission it is of")
     engagement_id: str | None

@@ -114,6 +114,7 @@ ACCESS_ACTION_LABELS: dict[str, str] = {
     "view_audit": "View the audit log",
     "review_queue": "Open the review queue",
     "manage_closures": "Manage closure days",
+    "import_catalogue": "Import a catalogue",
 }
 
 LABELS: dict[str, str] = {**ACCESS_ACTION_LABELS, **AUDIT_ACTION_LABELS}
