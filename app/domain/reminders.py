@@ -52,6 +52,16 @@ from app.domain.reminders_events import EVENT_CATEGORIES
 
 Audience = Literal["supplier", "buyer"]
 FIRST_RUN_LOOKBACK_DAYS = 7
+# The "due soon" panel of the home page (a product choice, not a contract clause): what falls due
+# within the next DUE_SOON_DAYS, and what fell overdue within the last DUE_SOON_PAST_DAYS.
+DUE_SOON_DAYS = 30
+DUE_SOON_PAST_DAYS = 30
+
+
+def due_soon_window(today: date) -> tuple[date, date]:
+    """The days the "due soon" panel shows items for, first and last included."""
+    return add_days(today, -DUE_SOON_PAST_DAYS), add_days(today, DUE_SOON_DAYS)
+
 
 CERTIFICATE_EXPIRY = "certificate_expiry"
 EVIDENCE_EXPIRY = "evidence_expiry"

@@ -8,7 +8,11 @@ statements). No row: never moved (revision 0).
 trend and certificate needs as computed for one stamp revision, one day (`computed_on`:
 deadlines and expiries move with the date) and one set of catalogues (`library`, the library's
 fingerprint). A row whose revision, day or library differs is stale: it is recomputed before it
-is used (app.services.certificates.glance)."""
+is used (app.services.certificates.glance).
+
+`engagement_due`: the engagement's own open items in the "due soon" window of that day (annual
+certificate submissions and workflow deadlines, app.domain.reminders.due_soon_window), stored
+with the summary so the home page reads them instead of computing every engagement's deadlines."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from datetime import date
 from sqlalchemy import Column, ForeignKey, String, Text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["EngagementNeed", "EngagementStamp", "EngagementSummary"]
+__all__ = ["EngagementDue", "EngagementNeed", "EngagementStamp", "EngagementSummary"]
 
 
 class EngagementStamp(SQLModel, table=True):
@@ -65,6 +69,25 @@ class EngagementNeed(SQLModel, table=True):
     holder_key: str = Field(primary_key=True, max_length=32)  # "": the supplier itself
     requirement: str = Field(primary_key=True, max_length=200)
     state: str = Field(max_length=16)
+
+
+class EngagementDue(SQLModel, table=True):
+    """One open item of an engagement's summary due within the summary day's "due soon" window
+    (app.domain.reminders.Item without its supplier, which is the engagement's)."""
+
+    __tablename__ = "engagement_due"
+
+    engagement_id: str = Field(
+        sa_column=Column(
+            String(32), ForeignKey("engagement.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    position: int = Field(primary_key=True)  # its place in the engagement's list
+    kind: str = Field(max_length=64)
+    object_id: str = Field(max_length=200)
+    due_on: date
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    link: str = Field(max_length=200)
 
 
 # Every process that has these tables also has the watch that keeps the stamps moving.

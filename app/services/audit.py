@@ -117,6 +117,12 @@ def _next_seq(session: Session) -> int:
     return int(session.execute(used).scalar() or 0) + 1
 
 
+# The object id column's length; a longer id (only ever one asked for in a URL, which cannot
+# exist) is stored cut to it, and what was asked for goes in the details, up to OBJECT_ID_KEPT.
+OBJECT_ID_LENGTH = 64
+OBJECT_ID_KEPT = 2000
+
+
 def record(
     session: Session,
     key: bytes,
@@ -136,6 +142,9 @@ def record(
     `action` is an `AuditAction` for an allowed action, or the access rule's `Action` for a
     refusal; a plain string is still accepted while call sites move to the enums (its value is
     what is stored and hashed either way)."""
+    if len(object_id) > OBJECT_ID_LENGTH:  # an id asked for that cannot exist: kept in full
+        details = {**(details or {}), "object_id": object_id[:OBJECT_ID_KEPT]}
+        object_id = object_id[:OBJECT_ID_LENGTH]
     chain = chain_for(engagement_id=engagement_id, org_id=who.org_id)
     head = lock_head(session, chain)
     moment = (at or utcnow()).astimezone(UTC)

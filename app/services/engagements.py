@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement, func, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -26,13 +27,23 @@ def parties(engagement: Engagement) -> Parties:
     return Parties(engagement.buyer_org_id, engagement.supplier_org_id)
 
 
-def visible(session: Session, actor: Actor) -> list[Engagement]:
-    query = select(Engagement).order_by(col(Engagement.reference))
+def _visible_to(actor: Actor) -> ColumnElement[bool]:
     if actor.role in SUPPLIER_ROLES:
-        query = query.where(Engagement.supplier_org_id == actor.org_id)
-    elif actor.role is Role.BUYER_ADVISOR:
-        query = query.where(Engagement.buyer_org_id == actor.org_id)
+        return col(Engagement.supplier_org_id) == actor.org_id
+    if actor.role is Role.BUYER_ADVISOR:
+        return col(Engagement.buyer_org_id) == actor.org_id
+    return true()
+
+
+def visible(session: Session, actor: Actor, *, limit: int | None = None) -> list[Engagement]:
+    """The engagements the actor sees, by reference (the first `limit` of them when given)."""
+    query = select(Engagement).where(_visible_to(actor)).order_by(col(Engagement.reference)).limit(limit)
     return list(session.exec(query))
+
+
+def visible_count(session: Session, actor: Actor) -> int:
+    """How many engagements the actor sees."""
+    return int(session.exec(select(func.count()).select_from(Engagement).where(_visible_to(actor))).one())
 
 
 def catalogue_ids(session: Session, engagement_id: str) -> list[str]:

@@ -20,8 +20,9 @@ from app.domain.workflow import State
 from app.models import ControlResponse, Engagement, Organisation, User
 from app.services import overview
 from app.services.caller import Caller
+from app.services.certificates.glance import Store
 from app.services.deadlines import QueueItem, review_queue
-from app.services.engagements import organisation_names, visible
+from app.services.engagements import organisation_names, visible, visible_count
 from app.services.notifications import DueSoon, due_soon
 from app.services.responses import assigned_to
 
@@ -168,9 +169,16 @@ def _count(session: Session, model: type[Organisation] | type[User] | type[Engag
 
 
 def home_view(
-    session: Session, library: Library, caller: Caller | None, today: date, *, all_due: bool = False
+    session: Session,
+    library: Library,
+    caller: Caller | None,
+    today: date,
+    *,
+    all_due: bool = False,
+    store: Store | None = None,
 ) -> HomeView:
-    """The home page for `caller` (None: signed out); `all_due`: every item due soon listed."""
+    """The home page for `caller` (None: signed out); `all_due`: every item due soon listed;
+    `store`: where the engagement summaries this read recomputes are written (None: nowhere)."""
     catalogues = tuple(library.catalogues)
     if caller is None:
         return HomeView(role=None, catalogues=catalogues)
@@ -180,20 +188,21 @@ def home_view(
             _count(session, Organisation), _count(session, User), _count(session, Engagement)
         )
         return HomeView(role=actor.role.value, catalogues=catalogues, admin=counts)
-    engagements = visible(session, actor)
-    lines = _lines(session, library, engagements[:HOME_LIMIT], actor, today=today)
-    due = due_soon(session, actor, today=today)
-    if actor.role is Role.BUYER_ADVISOR:
+    due = due_soon(session, library, actor, today=today, store=store)
+    if actor.role is Role.BUYER_ADVISOR:  # a buyer's engagements can be thousands: the first few
+        listed = visible(session, actor, limit=HOME_LIMIT)
         reviews = review_queue(session, actor.org_id, today=today)
         return HomeView(
             actor.role.value,
             catalogues,
-            engagements=lines,
+            engagements=_lines(session, library, listed, actor, today=today),
             due=due,
             reviews=reviews,
-            total=len(engagements),
+            total=visible_count(session, actor),
             all_due=all_due,
         )
+    engagements = visible(session, actor)  # a supplier's: its assigned controls are in any of them
+    lines = _lines(session, library, engagements[:HOME_LIMIT], actor, today=today)
     by_id = {e.id: e for e in engagements}
     assigned = [
         AssignedControl(

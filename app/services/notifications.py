@@ -10,22 +10,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from app.adapters.crypto import new_token, sha256_hex
 from app.domain import reminders as rules
 from app.domain.access import SUPPLIER_ROLES, Actor, Role
 from app.domain.audit import AuditAction
+from app.domain.catalogue import Library
 from app.domain.errors import InvalidInput, NotFound, Refused
-from app.models import CalendarFeed, Engagement, Notification, NotificationPreference, User, utcnow
+from app.models import (
+    CalendarFeed,
+    Engagement,
+    EngagementDue,
+    EngagementStamp,
+    EngagementSummary,
+    Notification,
+    NotificationPreference,
+    User,
+    utcnow,
+)
 from app.services import ics
 from app.services.caller import Caller
-from app.services.engagements import organisation_names
+from app.services.certificates.glance import Store, fresh, refresh
 from app.services.reminders import certificate_items, engagement_items, evidence_items
-from app.services.timelines import timelines
 
-DUE_SOON_DAYS = 30
 FEED_PREFIX = "cal"
 
 
@@ -246,45 +255,65 @@ class DueSoon:
         return f"in {self.days} day{plural}"
 
 
-def _soon_items(session: Session, actor: Actor, *, start: date, end: date, today: date) -> list[rules.Item]:
-    """`dated_items` in a fixed number of statements whatever the number of engagements: every
-    engagement's deadlines come from one set-based read (app.services.timelines)."""
-    suppliers, engagements = scope(session, actor)
-    if not suppliers:
+def _followed(actor: Actor) -> ColumnElement[bool] | None:
+    """The engagements whose dates the actor follows, as a condition (None: none)."""
+    if actor.role in SUPPLIER_ROLES:
+        return col(Engagement.supplier_org_id) == actor.org_id
+    if actor.role is Role.BUYER_ADVISOR:
+        return col(Engagement.buyer_org_id) == actor.org_id
+    return None
+
+
+def due_soon(
+    session: Session, library: Library, actor: Actor, *, today: date, store: Store | None = None
+) -> list[DueSoon]:
+    """Open items due within the "due soon" window (app.domain.reminders.due_soon_window: the
+    next 30 days, and overdue ones from the last 30), soonest first, in a fixed number of
+    statements whatever the number of engagements: each engagement's own items (annual
+    submissions, workflow deadlines) are read from its stored summary, the stale ones recomputed
+    first in one batch and handed to `store` (app.services.certificates.glance.refresh); the
+    certificates' expiries and, for a supplier, its evidence library's are read for the window.
+    The same items as `dated_items` over the window, less those done."""
+    followed = _followed(actor)
+    if followed is None:
         return []
-    items = certificate_items(session, suppliers)
-    buyers = organisation_names(session, sorted({e.buyer_org_id for e in engagements}))
-    computed = timelines(session, engagements, today=today, skipped=[])  # one bad engagement: left out
-    for e in engagements:
-        if e.id not in computed:
-            continue  # its deadlines could not be computed (logged): the engagement is left out
-        link = f"/engagements/{e.id}"
-        buyer = buyers.get(e.buyer_org_id, "the buyer")
-        items += [
-            rules.Item(
-                kind=rules.CERTIFICATE_SUBMISSION,
-                object_id=e.id,
-                due_on=day,
-                subject=f"The annual submission of certificates to {buyer} for {e.reference}",
-                link=link,
-                supplier_org_id=e.supplier_org_id,
-                engagement_id=e.id,
-            )
-            for day in rules.anniversaries(e.effective_on, start, end)
-        ]
-        supplier = e.supplier_org_id
-        items += [rules.from_deadline(d, supplier_org_id=supplier, link=link) for d in computed[e.id]]
-    if actor.role in SUPPLIER_ROLES:  # a supplier's evidence library is its own
-        items += evidence_items(session, suppliers)
-    return sorted((i for i in items if start <= i.due_on <= end), key=lambda i: (i.due_on, i.subject))
-
-
-def due_soon(session: Session, actor: Actor, *, today: date, days: int = DUE_SOON_DAYS) -> list[DueSoon]:
-    """Open items due within `days` (and overdue ones from the last 30 days), soonest first."""
-    items = _soon_items(
-        session, actor, start=today - timedelta(days=30), end=today + timedelta(days=days), today=today
+    start, end = rules.due_soon_window(today)
+    computed = refresh(session, library, followed, today=today, store=store)
+    stored = (
+        select(EngagementDue, Engagement.supplier_org_id)
+        .join(Engagement, col(Engagement.id) == EngagementDue.engagement_id)
+        .join(EngagementSummary, col(EngagementSummary.engagement_id) == Engagement.id)
+        .outerjoin(EngagementStamp, col(EngagementStamp.engagement_id) == Engagement.id)
+        .where(followed, fresh(library, today))
     )
-    return [DueSoon(i, (i.due_on - today).days) for i in items if not i.done]
+    dues = [(d, supplier) for d, supplier in session.exec(stored) if d.engagement_id not in computed.rows]
+    if computed.dues:
+        ids = sorted({d.engagement_id for d in computed.dues})
+        query = select(Engagement.id, Engagement.supplier_org_id).where(col(Engagement.id).in_(ids))
+        organisations = {engagement_id: supplier for engagement_id, supplier in session.exec(query)}
+        dues += [(d, organisations[d.engagement_id]) for d in computed.dues]
+    items = [
+        rules.Item(
+            kind=d.kind,
+            object_id=d.object_id,
+            due_on=d.due_on,
+            subject=d.subject,
+            link=d.link,
+            supplier_org_id=supplier,
+            engagement_id=d.engagement_id,
+        )
+        for d, supplier in dues
+    ]
+    if actor.role in SUPPLIER_ROLES:
+        suppliers = [actor.org_id]
+        items += evidence_items(session, suppliers)  # a supplier's evidence library is its own
+    else:
+        suppliers = list(session.exec(select(Engagement.supplier_org_id).where(followed).distinct()))
+    items += certificate_items(session, suppliers, start=start, end=end)
+    shown = sorted(
+        (i for i in items if start <= i.due_on <= end and not i.done), key=lambda i: (i.due_on, i.subject)
+    )
+    return [DueSoon(i, (i.due_on - today).days) for i in shown]
 
 
 # --- calendar feed ----------------------------------------------------------------------------

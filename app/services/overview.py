@@ -119,8 +119,17 @@ class Many:
     register: Register
 
 
-def many(session: Session, library: Library, engagements: Sequence[Engagement], *, today: date) -> Many:
-    """Readiness, plan state and deadlines of every engagement given (about 20 statements)."""
+def many(
+    session: Session,
+    library: Library,
+    engagements: Sequence[Engagement],
+    *,
+    today: date,
+    skipped: list[str] | None = None,
+) -> Many:
+    """Readiness, plan state and deadlines of every engagement given (about 20 statements).
+    With `skipped`, one whose deadlines cannot be computed is logged, named there and left out
+    (app.services.timelines); without it, the error is raised."""
     ids = [e.id for e in engagements]
     if not ids:
         return Many({}, {}, {}, Register({}, {}, {}))
@@ -149,11 +158,13 @@ def many(session: Session, library: Library, engagements: Sequence[Engagement], 
             )
         )
     )
-    deadlines = timelines(session, engagements, today=today)
+    deadlines = timelines(session, engagements, today=today, skipped=skipped)
     from app.services.readiness import readiness_from  # here: readiness imports certificates
 
     out: dict[str, Readiness] = {}
     for engagement in engagements:
+        if engagement.id not in deadlines:
+            continue  # logged and named in `skipped` already
         pres = gates.preconditions(engagement.workflow_profile, catalogues[engagement.id])
         kinds = {p.kind for p in pres}
         facts = register.facts(engagement.supplier_org_id)

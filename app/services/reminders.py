@@ -39,6 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy import insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -59,7 +60,6 @@ from app.models import (
     Evidence,
     Notification,
     NotificationPreference,
-    Organisation,
     ReminderRun,
     ReminderSent,
     Subcontractor,
@@ -67,7 +67,7 @@ from app.models import (
     new_id,
     utcnow,
 )
-from app.services.deadlines import Timeline
+from app.services.engagements import organisation_names
 from app.services.timelines import timelines
 
 log = logging.getLogger("attest.reminders")
@@ -95,43 +95,52 @@ WHY = {
 # --- what is dated ----------------------------------------------------------------------------
 
 
-def workflow_deadlines(
-    session: Session, engagements: Sequence[Engagement], *, today: date, skipped: list[str]
-) -> dict[str, Timeline]:
-    """The approval workflow's deadlines of many engagements by id, as the pages compute them
-    (app.services.timelines: eight statements whatever their number). One whose deadlines cannot
-    be computed is logged, named in `skipped` and left out."""
-    return timelines(session, engagements, today=today, skipped=skipped)
-
-
-def certificate_items(session: Session, supplier_ids: Iterable[str] | None = None) -> list[rules.Item]:
-    """Each certificate's expiry; one superseded by a later certificate (same holder and scheme)
-    counts as done, so renewing stops the reminders of the old one."""
-    query = select(Certificate).where(col(Certificate.withdrawn_at).is_(None))
+def certificate_items(
+    session: Session,
+    supplier_ids: Iterable[str] | None = None,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[rules.Item]:
+    """Each certificate's expiry (only those in [start, end] when given); one superseded by a
+    later certificate (same holder and scheme) counts as done, so renewing stops the reminders
+    of the old one. Read as plain rows, and names only of the holders listed."""
+    query = sa.select(
+        col(Certificate.id),
+        col(Certificate.supplier_org_id),
+        col(Certificate.subcontractor_id),
+        col(Certificate.scheme),
+        col(Certificate.expires_on),
+    ).where(col(Certificate.withdrawn_at).is_(None))
     if supplier_ids is not None:
         query = query.where(col(Certificate.supplier_org_id).in_(list(supplier_ids)))
-    certificates = list(session.exec(query))
-    names = {o.id: o.name for o in session.exec(select(Organisation))}
-    subs = {s.id: s.name for s in session.exec(select(Subcontractor))}
+    certificates = [tuple(row) for row in session.execute(query)]
     latest: dict[tuple[str, str, str], date] = {}
-    for c in certificates:
-        key = (c.supplier_org_id, c.subcontractor_id or "", c.scheme.value)
-        latest[key] = max(latest.get(key, date.min), c.expires_on or date.max)
+    for _, supplier_id, sub_id, scheme, expires_on in certificates:
+        key = (supplier_id, sub_id or "", Scheme(scheme).value)
+        latest[key] = max(latest.get(key, date.min), expires_on or date.max)
+    listed = [
+        c
+        for c in certificates
+        if c[4] is not None and (start is None or c[4] >= start) and (end is None or c[4] <= end)
+    ]
+    names = organisation_names(session, sorted({c[1] for c in listed}))
+    sub_ids = sorted({c[2] for c in listed if c[2]})
+    named = select(Subcontractor.id, Subcontractor.name).where(col(Subcontractor.id).in_(sub_ids))
+    subs = {sub_id: name for sub_id, name in session.exec(named)}
     items = []
-    for c in certificates:
-        if c.expires_on is None:
-            continue
-        holder = subs.get(c.subcontractor_id or "", "") or names.get(c.supplier_org_id, "the supplier")
-        key = (c.supplier_org_id, c.subcontractor_id or "", c.scheme.value)
+    for certificate_id, supplier_id, sub_id, scheme, expires_on in listed:
+        holder = subs.get(sub_id or "", "") or names.get(supplier_id, "the supplier")
+        scheme = Scheme(scheme)
         items.append(
             rules.Item(
                 kind=rules.CERTIFICATE_EXPIRY,
-                object_id=c.id,
-                due_on=c.expires_on,
-                subject=f"The {SCHEME_LABELS[Scheme(c.scheme)]} certificate of {holder}",
-                link=f"/certificates/{c.id}",
-                supplier_org_id=c.supplier_org_id,
-                done=latest[key] > c.expires_on,
+                object_id=certificate_id,
+                due_on=expires_on,
+                subject=f"The {SCHEME_LABELS[scheme]} certificate of {holder}",
+                link=f"/certificates/{certificate_id}",
+                supplier_org_id=supplier_id,
+                done=latest[(supplier_id, sub_id or "", scheme.value)] > expires_on,
             )
         )
     return items
@@ -175,16 +184,16 @@ def engagement_items(
 
     One engagement whose items cannot be computed is logged, named in `skipped` and left out,
     so it never stops the reminders (or the pages) of every other engagement and tenant."""
-    buyers = {o.id: o.name for o in session.exec(select(Organisation))}
     engagements = list(engagements)
+    buyers = organisation_names(session, sorted({e.buyer_org_id for e in engagements}))
     failed: list[str] = []
-    deadlines = workflow_deadlines(session, engagements, today=today, skipped=failed)
+    deadlines = timelines(session, engagements, today=today, skipped=failed)
     items = []
     for e in engagements:
         if e.id not in deadlines:  # logged and named in `failed` already
             continue
         try:
-            items += _items_of(e, buyers.get(e.buyer_org_id, "the buyer"), start, end, deadlines[e.id])
+            items += items_of(e, buyers.get(e.buyer_org_id, "the buyer"), start, end, deadlines[e.id])
         except Exception:  # isolate one engagement's failure from the rest
             log.exception("dated items of engagement %s (%s) skipped", e.id, e.reference)
             failed.append(f"engagement {e.reference} ({e.id})")
@@ -193,9 +202,11 @@ def engagement_items(
     return items
 
 
-def _items_of(
+def items_of(
     e: Engagement, buyer: str, start: date, end: date, deadlines: list[Deadline]
 ) -> list[rules.Item]:
+    """One engagement's dated items: its contract-year anniversaries in [start, end] (the annual
+    submission of certificates to `buyer`) and its workflow deadlines."""
     link = f"/engagements/{e.id}"
     items = [
         rules.Item(

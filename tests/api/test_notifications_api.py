@@ -121,3 +121,33 @@ def test_email_preferences_as_the_page_sets_them(app: FastAPI, anonymous: TestCl
             )
         ).all()
     assert [json.loads(e.details) for e in audited] == [{"email": ["escalation"]}]
+
+
+def test_an_overlong_id_is_not_found_and_its_refusal_is_audited_in_full(
+    app: FastAPI, anonymous: TestClient
+) -> None:
+    """Found by the generative API check on PostgreSQL: an id longer than the audit log's
+    object id column (64 characters) made the refusal's own audit record fail with a 500."""
+    lead = make_person(app.state.engine, app.state.keys, "supplier_lead")
+    sent = "T\u0337o invoke the hive-mind representing chaos " * 3  # 141 characters
+    answer = anonymous.post(f"/api/notifications/{sent}/read", headers=bearer(app, lead))
+    assert answer.status_code == 404 and answer.json()["error"]["message"] == "No such notification."
+    with session_scope(app.state.engine) as session:
+        (event,) = session.exec(select(AuditEvent).where(AuditEvent.action == "notification_read"))
+        assert (event.outcome, len(event.object_id)) == ("denied", 64)
+        assert event.object_id == sent[:64]
+        assert json.loads(event.details)["object_id"] == sent  # what was asked for, in full
+
+
+def test_an_overlong_id_in_any_kind_of_path_is_not_found(app: FastAPI, anonymous: TestClient) -> None:
+    lead = make_person(app.state.engine, app.state.keys, "supplier_lead")
+    sent = "x" * 300
+    headers = bearer(app, lead)
+    for path in (
+        f"/api/engagements/{sent}",
+        f"/api/engagements/{sent}/readiness",
+        f"/api/submissions/{sent}",
+        f"/api/evidence/{sent}",
+        f"/api/certificates/{sent}",
+    ):
+        assert anonymous.get(path, headers=headers).status_code == 404, path

@@ -113,14 +113,15 @@ def summary(failure: BaseException) -> str:
     return f"{title}: {message[0][:300] if message else ''}"
 
 
-def _report(tallies: dict[str, Tally], operations: int) -> None:
+def _report(tallies: dict[str, Tally], operations: int, backend: str) -> None:
     target = os.environ.get("HARDENING_REPORT")
     if not target:
         return
     calls = sum(t.calls for t in tallies.values())
     entry = {
         "check": "Generative API (schemathesis)",
-        "tried": f"{operations} operations x {len(tallies)} roles x {EXAMPLES} examples: {calls} requests, "
+        "tried": f"{backend}: {operations} operations x {len(tallies)} roles x {EXAMPLES} examples: "
+        f"{calls} requests, "
         f"{sum(t.foreign_calls for t in tallies.values())} with a second tenant's ids",
         "result": "pass" if not any(t.failures for t in tallies.values()) else "FAIL",
     }
@@ -196,7 +197,7 @@ def test_every_operation_answers_only_documented_statuses_and_never_crosses_tena
                 only_foreign = {name: list(other.ids[name]) for name in names}
                 exercise(operation, tokens[role], role, only_foreign, 1, foreign, tallies[role])
 
-    _report(tallies, len(operations))
+    _report(tallies, len(operations), app.state.engine.dialect.name)
     failures = [f for t in tallies.values() for f in t.failures]
     assert not failures, "\n".join(sorted(set(failures))[:60])
     assert all(t.statuses.get(500, 0) == 0 for t in tallies.values())

@@ -139,7 +139,7 @@ def machine(app: FastAPI, token: str, role: str, own: Tenant, other: Tenant, wal
     return Walker
 
 
-def _report(walks: dict[str, Walk]) -> None:
+def _report(walks: dict[str, Walk], backend: str) -> None:
     target = os.environ.get("HARDENING_REPORT")
     if not target:
         return
@@ -148,7 +148,7 @@ def _report(walks: dict[str, Walk]) -> None:
     distinct = len({name for w in walks.values() for name in w.links})
     entry = {
         "check": "Generative API, stateful (schemathesis links)",
-        "tried": f"stateful: {len(LINKS)} declared links, {len(walks)} roles x {SCENARIOS} scenarios "
+        "tried": f"{backend}: {len(LINKS)} declared links, {len(walks)} roles x {SCENARIOS} scenarios "
         f"of up to {STEPS} steps: {steps} calls, {linked} by a link ({distinct} distinct links followed), "
         f"{sum(w.swapped for w in walks.values())} with a second tenant's id",
         "result": "pass" if not any(w.failures for w in walks.values()) else "FAIL",
@@ -183,7 +183,7 @@ def test_sequences_along_the_links_answer_as_documented_and_never_cross_tenants(
                 suppress_health_check=list(HealthCheck),
             ),
         )
-    _report(walks)
+    _report(walks, app.state.engine.dialect.name)
     failures = [f for w in walks.values() for f in w.failures]
     assert not failures, "\n".join(sorted(set(failures))[:60])
     assert all(w.statuses.get(500, 0) == 0 for w in walks.values())

@@ -267,10 +267,11 @@ def test_evidence_with_an_expiry_date_is_reminded_like_a_certificate(app: FastAP
         lead, advisor = (
             Actor(x.user.id, x.user.organisation_id, x.user.role) for x in (p.leads[0], p.advisor)
         )
-        soon = notifications.due_soon(session, lead, today=due - timedelta(days=3))
+        soon = notifications.due_soon(session, app.state.library, lead, today=due - timedelta(days=3))
         assert [d.when for d in soon if d.item.link == f"/evidence/{evidence_id}"] == ["in 3 days"]
         assert not any(
-            d.item.kind == "evidence_expiry" for d in notifications.due_soon(session, advisor, today=due)
+            d.item.kind == "evidence_expiry"
+            for d in notifications.due_soon(session, app.state.library, advisor, today=due)
         )
 
 

@@ -66,7 +66,7 @@ def test_an_engagement_whose_deadlines_fail_is_left_out_of_due_soon_and_logged(
     with session_scope(engine) as session, caplog.at_level(logging.ERROR, logger="app.services.timelines"):
         # Seven weeks after the grown engagements took effect, each has its plan or ISMS due (a
         # fixed day: what falls due near the real today depends on how many were grown before).
-        due = notifications.due_soon(session, actor, today=date(2025, 5, 20))
+        due = notifications.due_soon(session, app.state.library, actor, today=date(2025, 5, 20))
         engagements = {i.item.engagement_id for i in due}
         assert broken.id not in engagements  # none of its items, not even the annual submission
         assert engagements  # the others still have theirs

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -31,9 +31,11 @@ from app.domain.catalogue import Library
 from app.domain.certificates import Coverage
 from app.domain.deadlines import Deadline
 from app.domain.errors import InvalidInput
+from app.domain.reminders import Item, due_soon_window
 from app.domain.workflow import State
 from app.models import (
     Engagement,
+    EngagementDue,
     EngagementNeed,
     EngagementStamp,
     EngagementSummary,
@@ -53,6 +55,8 @@ from app.services.certificates.portfolio import (
     _suppliers,
 )
 from app.services.certificates.register import holder_keys, row_of
+from app.services.engagements import organisation_names
+from app.services.reminders import items_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,7 @@ class Summaries:
 
     rows: dict[str, EngagementSummary]
     needs: list[EngagementNeed]
+    dues: list[EngagementDue] = field(default_factory=list)
 
 
 Store = Callable[[Summaries], None]  # writes summaries in a short write transaction of its own
@@ -127,11 +132,16 @@ def summarise(
 ) -> Summaries:
     """Each engagement's summary from scratch, set-based (a fixed number of statements): the
     readiness, plan and deadlines of app.services.overview.many, its trend, and the certificate
-    lines its own contract asks for, judged on its supplier's register (`revisions`: the stamp
-    revision each is computed at, read before any of the rest)."""
+    lines its own contract asks for, judged on its supplier's register, and its open items in
+    the day's "due soon" window (`revisions`: the stamp revision each is computed at, read
+    before any of the rest)."""
     if not engagements:
         return Summaries({}, [])
-    found = overview.many(session, library, engagements, today=today)
+    start, end = due_soon_window(today)
+    buyers = organisation_names(session, sorted({e.buyer_org_id for e in engagements}))
+    # one engagement whose deadlines cannot be computed is logged and left out (no summary: it is
+    # tried again on the next read), so it never stops the pages about every other one
+    found = overview.many(session, library, engagements, today=today, skipped=[])
     trends = overview.trends(session, found.readiness, today=today)
     in_scope = overview.catalogues_of(session, [e.id for e in engagements])
     reg = found.register
@@ -141,8 +151,10 @@ def summarise(
         by_key = holder_keys([org_id], {org_id: org.name if org else ""}, reg.subcontractors.get(org_id, ()))
         registers[org_id] = [row_of(c, by_key, today) for c in reg.certificates.get(org_id, ())]
     key = library_key(library)
-    out, needs = {}, []
+    out, needs, dues = {}, [], []
     for e in engagements:
+        if e.id not in found.readiness:
+            continue
         result = found.readiness[e.id]
         lines = _lines(reg.holders(e.supplier_org_id), registers[e.supplier_org_id], [e], in_scope)
         states = {line.state for line in lines}
@@ -176,11 +188,29 @@ def summarise(
             EngagementNeed(engagement_id=e.id, holder_key=h, requirement=r, state=st.value)
             for (h, r), st in wanted.items()
         ]
-    return Summaries(out, needs)
+        items = items_of(e, buyers.get(e.buyer_org_id, "the buyer"), start, end, found.deadlines[e.id])
+        open_ = sorted((i for i in items if start <= i.due_on <= end and not i.done), key=_soonest)
+        dues += [
+            EngagementDue(
+                engagement_id=e.id,
+                position=n,
+                kind=i.kind,
+                object_id=i.object_id,
+                due_on=i.due_on,
+                subject=i.subject,
+                link=i.link,
+            )
+            for n, i in enumerate(open_)
+        ]
+    return Summaries(out, needs, dues)
+
+
+def _soonest(item: Item) -> tuple[date, str]:
+    return item.due_on, item.subject
 
 
 def store(session: Session, summaries: Summaries) -> None:
-    """Write summaries computed by a read (three statements). One written meanwhile by another
+    """Write summaries computed by a read (five statements). One written meanwhile by another
     request is as valid as this one: each names the revision and day it was computed for."""
     if not summaries.rows:
         return
@@ -199,11 +229,16 @@ def store(session: Session, summaries: Summaries) -> None:
     if summaries.needs:
         names = [c.name for c in need.columns]
         session.execute(need.insert(), [{n: getattr(x, n) for n in names} for x in summaries.needs])
+    due = EngagementDue.__table__  # type: ignore[attr-defined]
+    session.execute(due.delete().where(due.c.engagement_id.in_(list(summaries.rows))))
+    if summaries.dues:
+        names = [c.name for c in due.columns]
+        session.execute(due.insert(), [{n: getattr(x, n) for n in names} for x in summaries.dues])
 
 
-def _fresh(library: Library, today: date) -> ColumnElement[bool]:
+def fresh(library: Library, today: date) -> ColumnElement[bool]:
     """Whether an engagement's stored summary is fresh: its stamp's revision, today, these
-    catalogues."""
+    catalogues (to be used with EngagementSummary and EngagementStamp outer-joined)."""
     return and_(
         col(EngagementSummary.revision) == func.coalesce(EngagementStamp.revision, 0),
         col(EngagementSummary.computed_on) == today,
@@ -211,20 +246,38 @@ def _fresh(library: Library, today: date) -> ColumnElement[bool]:
     )
 
 
-def _stale(session: Session, buyer_org_id: str, library: Library, today: date) -> dict[str, int]:
-    """The buyer's engagements whose summary is missing or stale, with their stamp's revision,
-    in one statement (read before any computation, so a write committed meanwhile leaves the new
-    summary stale, never wrong)."""
+def _stale(
+    session: Session, engagements: ColumnElement[bool], library: Library, today: date
+) -> dict[str, int]:
+    """The engagements matching `engagements` whose summary is missing or stale, with their
+    stamp's revision, in one statement (read before any computation, so a write committed
+    meanwhile leaves the new summary stale, never wrong)."""
     query = (
         select(Engagement.id, func.coalesce(EngagementStamp.revision, 0))
         .outerjoin(EngagementStamp, col(EngagementStamp.engagement_id) == Engagement.id)
         .outerjoin(EngagementSummary, col(EngagementSummary.engagement_id) == Engagement.id)
         .where(
-            Engagement.buyer_org_id == buyer_org_id,
-            or_(col(EngagementSummary.engagement_id).is_(None), not_(_fresh(library, today))),
+            engagements,
+            or_(col(EngagementSummary.engagement_id).is_(None), not_(fresh(library, today))),
         )
     )
     return {engagement_id: int(revision) for engagement_id, revision in session.exec(query)}
+
+
+def refresh(
+    session: Session, library: Library, engagements: ColumnElement[bool], *, today: date, store: Store | None
+) -> Summaries:
+    """Recompute, in one set-based batch, every missing or stale summary of the engagements
+    matching `engagements` and hand them to `store` (None: keep them in memory only). Returns
+    what was recomputed: until it is stored, a reader uses these instead of the stored rows."""
+    stale = _stale(session, engagements, library, today)
+    if not stale:
+        return Summaries({}, [])
+    query = select(Engagement).where(col(Engagement.id).in_(list(stale)))
+    summaries = summarise(session, library, list(session.exec(query)), stale, today=today)
+    if store is not None:
+        store(summaries)
+    return summaries
 
 
 def _order(sort: str, descending: bool, dialect: str) -> list[Any]:
@@ -294,10 +347,9 @@ def glance(
     _refuse(actor)
     if sort not in SORTS:
         raise InvalidInput(f"Sort by one of {', '.join(SORTS)}.", details={"sort": sort})
-    stale = _stale(session, actor.org_id, library, today)
-    if stale:
-        query = select(Engagement).where(col(Engagement.id).in_(list(stale)))
-        store(summarise(session, library, list(session.exec(query)), stale, today=today))
+    refreshed = refresh(
+        session, library, col(Engagement.buyer_org_id) == actor.org_id, today=today, store=store
+    )
     counted = (
         select(func.count())
         .select_from(Engagement)
@@ -349,5 +401,5 @@ def glance(
         pages,
         sort,
         descending,
-        len(stale),
+        len(refreshed.rows),
     )

@@ -8,7 +8,8 @@ from starlette.responses import Response
 
 from app import clock
 from app.http.auth import OptionalPrincipal, caller_of
-from app.http.deps import LibraryDep, SessionDep
+from app.http.deps import LibraryDep, SessionDep, writer
+from app.services.certificates import Summaries, store_summaries
 from app.services.home import home_view
 from app.web.templating import render
 
@@ -24,5 +25,10 @@ def index(
     due: str = Query("", pattern="^(all)?$"),
 ) -> Response:
     caller = caller_of(request, principal) if principal is not None else None
-    home = home_view(db, library, caller, clock.today(), all_due=due == "all")
+
+    def store(summaries: Summaries) -> None:  # recomputed by this read: a short write of their own
+        with writer(request, db) as session:
+            store_summaries(session, summaries)
+
+    home = home_view(db, library, caller, clock.today(), all_due=due == "all", store=store)
     return render(request, "home/index.html", {"home": home})
