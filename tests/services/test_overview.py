@@ -9,13 +9,15 @@ from datetime import date
 
 import pytest
 from fastapi import FastAPI
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app import clock
 from app.db import session_scope
+from app.domain import reminders as rules
 from app.domain.access import Actor, Role
 from app.models import Engagement
 from app.services import notifications, overview, timelines
+from app.services.certificates import Summaries, store_summaries
 from app.services.deadlines import engagement_deadlines
 from app.services.readiness import engagement_readiness
 from tests.api.test_statement_counts import grow
@@ -73,3 +75,46 @@ def test_an_engagement_whose_deadlines_fail_is_left_out_of_due_soon_and_logged(
         assert f"deadlines of engagement {broken.id} ({broken.reference}) skipped" in caplog.text
         with pytest.raises(ValueError, match="cannot read"):
             timelines.timelines(session, [broken], today=date.today())  # elsewhere the error is raised
+
+
+def test_due_soon_from_stored_summaries_lists_what_computing_every_item_lists(app: FastAPI, keys) -> None:
+    """The panel reads each engagement's items from its stored summary (recomputed when stale);
+    the list is the one `dated_items` computes over the window, less what is done, for an
+    advisor and for a supplier lead, before and after the summaries are stored."""
+    engine = app.state.engine
+    buyer, supplier = make_org(engine, "buyer"), make_org(engine, "supplier")
+    advisor = make_person(engine, keys, "buyer_advisor", buyer)
+    lead = make_person(engine, keys, "supplier_lead", supplier)
+    grow(engine, buyer, supplier, 6, advisor.user.id)
+    today = date(2025, 5, 20)  # seven weeks after the grown engagements took effect
+    start, end = rules.due_soon_window(today)
+    stored: list[Summaries] = []
+    for person in (advisor, lead):
+        actor = Actor(person.user.id, person.user.organisation_id, person.user.role)
+        with session_scope(engine) as session:
+            expected = [
+                (i.kind, i.object_id, i.due_on, i.subject, i.link, i.supplier_org_id)
+                for i in notifications.dated_items(session, actor, start=start, end=end, today=today)
+                if not i.done
+            ]
+
+        def listed(session: Session) -> list[tuple[str, str, date, str, str, str]]:
+            library = app.state.library
+            found = notifications.due_soon(session, library, actor, today=today, store=stored.append)
+            return [
+                (i.kind, i.object_id, i.due_on, i.subject, i.link, i.supplier_org_id)
+                for i in (d.item for d in found)
+            ]
+
+        with session_scope(engine) as session:
+            first = listed(session)  # computed now, not yet stored; soonest first (ties: any order)
+            assert sorted(first) == sorted(expected) and expected
+            assert [(i[2], i[3]) for i in first] == sorted((i[2], i[3]) for i in first)
+        with session_scope(engine, write=True) as session:
+            for summaries in stored:
+                store_summaries(session, summaries)
+            session.commit()
+        stored.clear()
+        with session_scope(engine) as session:
+            assert sorted(listed(session)) == sorted(expected)  # read from the stored summaries
+            assert stored == [] or all(not s.rows for s in stored)  # nothing left to recompute
