@@ -45,7 +45,9 @@ EXPECTED = re.compile(r"Failed to load resource: the server responded with a sta
 
 @pytest.fixture
 def journey(browser: Browser) -> Iterator[Page]:
-    """A page like conftest's, failing on any script error or unexpected console error."""
+    """A page like conftest's, failing on any script error or unexpected console error. A test
+    asks for its server before this page, so the page is closed before the server stops (else
+    a request still in flight is refused during teardown and counted as a browser error)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # for axe
     page = context.new_page()
     problems: list[str] = []
@@ -84,7 +86,7 @@ def catalogue_score(page: Page) -> float:
 
 
 def test_the_lead_answers_30_by_keyboard_bulk_sets_10_and_fixes_errors_without_retyping(
-    journey: Page, live_app: LiveServer
+    live_app: LiveServer, journey: Page
 ) -> None:
     page = journey
     engine, keys = live_app.app.state.engine, live_app.app.state.keys
@@ -221,7 +223,7 @@ def busy_live_app(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[LiveS
 
 
 def test_a_save_while_another_process_holds_the_write_lock_shows_in_the_row_with_try_again(
-    journey: Page, busy_live_app: tuple[LiveServer, str]
+    busy_live_app: tuple[LiveServer, str], journey: Page
 ) -> None:
     page, (live_app, url) = journey, busy_live_app
     engine, keys = live_app.app.state.engine, live_app.app.state.keys

@@ -31,7 +31,7 @@ BY_KEYBOARD = ("met", "partially_met", "not_met")
 
 
 def test_the_lead_goes_from_sign_in_through_scoping_answers_and_evidence_to_a_submitted_plan(
-    journey: Page, live_app: LiveServer, tmp_path: Path
+    live_app: LiveServer, journey: Page, tmp_path: Path
 ) -> None:
     page = journey
     engine, keys = live_app.app.state.engine, live_app.app.state.keys
