@@ -61,7 +61,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, text, update
+from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -328,14 +328,14 @@ def let_time_pass(engine: Engine) -> None:
         ):
             run.lease_until = run.lease_until - shift
             session.add(run)
-        session.exec(
-            update(ReminderSent)  # type: ignore[call-overload]
-            .where(
-                col(ReminderSent.sent_at).is_(None),
-                col(ReminderSent.claimed_at) < utcnow() - timedelta(seconds=SENDING_SECONDS),
-            )
-            .values(claimed_at=ReminderSent.claimed_at - shift)  # type: ignore[operator]
+        stranded = select(ReminderSent).where(
+            col(ReminderSent.sent_at).is_(None),
+            col(ReminderSent.claimed_at) < utcnow() - timedelta(seconds=SENDING_SECONDS),
         )
+        for claim in session.exec(stranded):  # in Python: SQLite's `text - interval` is a number
+            assert claim.claimed_at is not None
+            claim.claimed_at = claim.claimed_at - shift
+            session.add(claim)
         session.commit()
 
 
@@ -884,3 +884,24 @@ def _terminated_mid_transaction(client: TestClient, path: str, url: str) -> http
         locker.dispose()
     assert got, "the request did not finish"
     return got[0]
+
+
+def test_letting_time_pass_moves_a_dead_senders_claim_back_and_keeps_it_a_time(app: FastAPI) -> None:
+    """The drill's own clock: on SQLite, `claimed_at - interval` in SQL turned the stored text
+    into a number (one CI run failed reading it back). The claim moves back by the lease."""
+    engine, keys = app.state.engine, app.state.keys
+    lead = make_person(engine, keys, "supplier_lead")
+    claimed = utcnow() - timedelta(seconds=SENDING_SECONDS + 5)
+    with session_scope(engine, write=True) as session:
+        session.add(
+            ReminderSent(
+                key="drill:1", recipient_id=lead.user.id, category="certificate_expiry",
+                subject="s", link="/", due_on=claimed.date(), send_on=claimed.date(), claimed_at=claimed,
+            )
+        )  # fmt: skip
+        session.commit()
+    let_time_pass(engine)
+    (row,) = ledger(engine)
+    moved = claimed - (max(LEASE, CLAIM_TIMEOUT) + timedelta(minutes=1))
+    assert row.claimed_at is not None  # SQLite reads times back without their zone (UTC)
+    assert row.claimed_at.replace(tzinfo=None) == moved.replace(tzinfo=None)
