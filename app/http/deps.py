@@ -15,6 +15,8 @@ from app.config import Settings
 from app.db import session_scope, takes_write_lock
 from app.domain.catalogue import Library
 from app.services import catalogue_imports
+from app.services.certificates.glance import Store, Summaries
+from app.services.certificates.glance import store as store_summaries
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -51,6 +53,17 @@ def writer(request: Request, db: Session) -> Iterator[Session]:
     with session_scope(request.app.state.engine, write=True) as session:
         yield session
         session.commit()
+
+
+def summary_store(request: Request, db: Session) -> Store:
+    """Where a read stores the engagement summaries it recomputed (app.services.certificates
+    .glance): a short write of their own, through `writer`."""
+
+    def store(summaries: Summaries) -> None:
+        with writer(request, db) as session:
+            store_summaries(session, summaries)
+
+    return store
 
 
 def get_settings(request: Request) -> Settings:

@@ -27,7 +27,8 @@ def parties(engagement: Engagement) -> Parties:
     return Parties(engagement.buyer_org_id, engagement.supplier_org_id)
 
 
-def _visible_to(actor: Actor) -> ColumnElement[bool]:
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """The engagements the actor sees, as a condition (an administrator: every one)."""
     if actor.role in SUPPLIER_ROLES:
         return col(Engagement.supplier_org_id) == actor.org_id
     if actor.role is Role.BUYER_ADVISOR:
@@ -37,13 +38,13 @@ def _visible_to(actor: Actor) -> ColumnElement[bool]:
 
 def visible(session: Session, actor: Actor, *, limit: int | None = None) -> list[Engagement]:
     """The engagements the actor sees, by reference (the first `limit` of them when given)."""
-    query = select(Engagement).where(_visible_to(actor)).order_by(col(Engagement.reference)).limit(limit)
+    query = select(Engagement).where(visible_to(actor)).order_by(col(Engagement.reference)).limit(limit)
     return list(session.exec(query))
 
 
 def visible_count(session: Session, actor: Actor) -> int:
     """How many engagements the actor sees."""
-    return int(session.exec(select(func.count()).select_from(Engagement).where(_visible_to(actor))).one())
+    return int(session.exec(select(func.count()).select_from(Engagement).where(visible_to(actor))).one())
 
 
 def catalogue_ids(session: Session, engagement_id: str) -> list[str]:

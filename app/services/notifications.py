@@ -33,6 +33,7 @@ from app.models import (
 from app.services import ics
 from app.services.caller import Caller
 from app.services.certificates.glance import Store, fresh, refresh
+from app.services.engagements import visible_to
 from app.services.reminders import certificate_items, engagement_items, evidence_items
 
 FEED_PREFIX = "cal"
@@ -256,11 +257,10 @@ class DueSoon:
 
 
 def _followed(actor: Actor) -> ColumnElement[bool] | None:
-    """The engagements whose dates the actor follows, as a condition (None: none)."""
-    if actor.role in SUPPLIER_ROLES:
-        return col(Engagement.supplier_org_id) == actor.org_id
-    if actor.role is Role.BUYER_ADVISOR:
-        return col(Engagement.buyer_org_id) == actor.org_id
+    """The engagements whose dates the actor follows, as a condition (None: an administrator
+    follows none): those a supplier's people or a buyer's advisor see."""
+    if actor.role in SUPPLIER_ROLES or actor.role is Role.BUYER_ADVISOR:
+        return visible_to(actor)
     return None
 
 

@@ -114,33 +114,35 @@ def certificate_items(
     ).where(col(Certificate.withdrawn_at).is_(None))
     if supplier_ids is not None:
         query = query.where(col(Certificate.supplier_org_id).in_(list(supplier_ids)))
-    certificates = [tuple(row) for row in session.execute(query)]
+    certificates = list(session.execute(query))
     latest: dict[tuple[str, str, str], date] = {}
-    for _, supplier_id, sub_id, scheme, expires_on in certificates:
-        key = (supplier_id, sub_id or "", Scheme(scheme).value)
-        latest[key] = max(latest.get(key, date.min), expires_on or date.max)
+    for c in certificates:
+        key = (c.supplier_org_id, c.subcontractor_id or "", Scheme(c.scheme).value)
+        latest[key] = max(latest.get(key, date.min), c.expires_on or date.max)
     listed = [
         c
         for c in certificates
-        if c[4] is not None and (start is None or c[4] >= start) and (end is None or c[4] <= end)
+        if c.expires_on is not None
+        and (start is None or c.expires_on >= start)
+        and (end is None or c.expires_on <= end)
     ]
-    names = organisation_names(session, sorted({c[1] for c in listed}))
-    sub_ids = sorted({c[2] for c in listed if c[2]})
+    names = organisation_names(session, sorted({c.supplier_org_id for c in listed}))
+    sub_ids = sorted({c.subcontractor_id for c in listed if c.subcontractor_id})
     named = select(Subcontractor.id, Subcontractor.name).where(col(Subcontractor.id).in_(sub_ids))
     subs = {sub_id: name for sub_id, name in session.exec(named)}
     items = []
-    for certificate_id, supplier_id, sub_id, scheme, expires_on in listed:
-        holder = subs.get(sub_id or "", "") or names.get(supplier_id, "the supplier")
-        scheme = Scheme(scheme)
+    for c in listed:
+        holder = subs.get(c.subcontractor_id or "", "") or names.get(c.supplier_org_id, "the supplier")
+        scheme = Scheme(c.scheme)
         items.append(
             rules.Item(
                 kind=rules.CERTIFICATE_EXPIRY,
-                object_id=certificate_id,
-                due_on=expires_on,
+                object_id=c.id,
+                due_on=c.expires_on,
                 subject=f"The {SCHEME_LABELS[scheme]} certificate of {holder}",
-                link=f"/certificates/{certificate_id}",
-                supplier_org_id=supplier_id,
-                done=latest[(supplier_id, sub_id or "", scheme.value)] > expires_on,
+                link=f"/certificates/{c.id}",
+                supplier_org_id=c.supplier_org_id,
+                done=latest[(c.supplier_org_id, c.subcontractor_id or "", scheme.value)] > c.expires_on,
             )
         )
     return items

@@ -31,7 +31,7 @@ from app.domain.catalogue import Library
 from app.domain.certificates import Coverage
 from app.domain.deadlines import Deadline
 from app.domain.errors import InvalidInput
-from app.domain.reminders import Item, due_soon_window
+from app.domain.reminders import due_soon_window
 from app.domain.workflow import State
 from app.models import (
     Engagement,
@@ -189,7 +189,7 @@ def summarise(
             for (h, r), st in wanted.items()
         ]
         items = items_of(e, buyers.get(e.buyer_org_id, "the buyer"), start, end, found.deadlines[e.id])
-        open_ = sorted((i for i in items if start <= i.due_on <= end and not i.done), key=_soonest)
+        open_ = [i for i in items if start <= i.due_on <= end and not i.done]  # due_soon orders them
         dues += [
             EngagementDue(
                 engagement_id=e.id,
@@ -203,10 +203,6 @@ def summarise(
             for n, i in enumerate(open_)
         ]
     return Summaries(out, needs, dues)
-
-
-def _soonest(item: Item) -> tuple[date, str]:
-    return item.due_on, item.subject
 
 
 def store(session: Session, summaries: Summaries) -> None:

@@ -8,8 +8,7 @@ from starlette.responses import Response
 
 from app import clock
 from app.http.auth import OptionalPrincipal, caller_of
-from app.http.deps import LibraryDep, SessionDep, writer
-from app.services.certificates import Summaries, store_summaries
+from app.http.deps import LibraryDep, SessionDep, summary_store
 from app.services.home import home_view
 from app.web.templating import render
 
@@ -25,10 +24,6 @@ def index(
     due: str = Query("", pattern="^(all)?$"),
 ) -> Response:
     caller = caller_of(request, principal) if principal is not None else None
-
-    def store(summaries: Summaries) -> None:  # recomputed by this read: a short write of their own
-        with writer(request, db) as session:
-            store_summaries(session, summaries)
-
+    store = summary_store(request, db)
     home = home_view(db, library, caller, clock.today(), all_due=due == "all", store=store)
     return render(request, "home/index.html", {"home": home})

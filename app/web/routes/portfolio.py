@@ -15,9 +15,9 @@ from app.domain.access import Role
 from app.domain.audit import AuditAction
 from app.domain.certificates import TIER_LABELS
 from app.http import auth
-from app.http.deps import LibraryDep, SessionDep, writer
+from app.http.deps import LibraryDep, SessionDep, summary_store
 from app.http.refusals import refuse_page
-from app.services.certificates import PAGE_SIZE, Summaries, glance, store_summaries
+from app.services.certificates import PAGE_SIZE, glance
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.require_principal)])
@@ -36,12 +36,8 @@ def index(
     if principal.user.role is not Role.BUYER_ADVISOR:
         refuse_page(AuditAction.PORTFOLIO, "/portfolio")
     today = clock.today()
-
-    def store(summaries: Summaries) -> None:  # recomputed by this read: a short write of their own
-        with writer(request, db) as session:
-            store_summaries(session, summaries)
-
     descending = order == "desc"
+    store = summary_store(request, db)
     view = glance(
         db, library, principal.actor, today=today, store=store, sort=sort, descending=descending, page=page
     )
